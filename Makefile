@@ -1,0 +1,115 @@
+# ferry: plain Makefile with pkg-config.  `make V=1` shows full commands.
+#   make            build everything into build/
+#   make demo       install deps, build, migrate the simulated guest on loopback
+#   make test       the whole test suite (ends with "N passed, N failed")
+#   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make install    PREFIX=/usr/local DESTDIR=
+
+CC ?= cc
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SANITIZE ?=
+
+ifeq ($(SANITIZE),)
+  BUILD ?= build
+  SANFLAGS :=
+else ifeq ($(SANITIZE),address)
+  BUILD ?= build-asan
+  SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+  $(error SANITIZE must be empty or 'address', not '$(SANITIZE)')
+endif
+
+PKGS := libevent libevent_openssl openssl liblz4 libxxhash json-c
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-format-truncation -MMD -MP \
+	-Isrc/common -Isrc/sender -Isrc/receiver -Iproto $(PKG_CFLAGS) $(SANFLAGS)
+LDFLAGS += $(SANFLAGS)
+LDLIBS += $(PKG_LIBS) -lm
+
+ifeq ($(V),1)
+  Q :=
+  say = @true
+else
+  Q := @
+  say = @printf '  %-6s %s\n'
+endif
+
+COMMON_SRC := $(wildcard src/common/*.c)
+SENDER_SRC := $(filter-out src/sender/main.c,$(wildcard src/sender/*.c))
+RECV_SRC := $(filter-out src/receiver/main.c,$(wildcard src/receiver/*.c))
+GUEST_SRC := $(wildcard tools/ferry-guest/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+LIBCOMMON := $(BUILD)/libferry-common.a
+LIBSENDER := $(BUILD)/libferry-sender.a
+LIBRECV := $(BUILD)/libferry-recv.a
+
+BINS := $(BUILD)/ferry-send $(BUILD)/ferry-recv $(BUILD)/ferry-guest
+TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+
+.PHONY: all demo test asan clean install deps check
+all: $(BINS) $(TESTS)
+
+deps:
+	@tools/install-deps
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(say) CC $<
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+	$(say) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(LIBSENDER): $(call obj,$(SENDER_SRC))
+	$(say) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(LIBRECV): $(call obj,$(RECV_SRC))
+	$(say) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/ferry-send: $(call obj,src/sender/main.c) $(LIBSENDER) $(LIBCOMMON)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/ferry-recv: $(call obj,src/receiver/main.c) $(LIBRECV) $(LIBCOMMON)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/ferry-guest: $(call obj,$(GUEST_SRC)) $(LIBCOMMON)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBSENDER) $(LIBRECV) $(LIBCOMMON)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+
+demo:
+	@tools/install-deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tools/demo
+
+test: all
+	@BUILD=$(BUILD) tests/run-all
+
+asan:
+	@$(MAKE) --no-print-directory SANITIZE=address test
+
+check:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr -Isrc/common -Iproto src/
+
+install: $(BINS)
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BUILD)/ferry-send $(BUILD)/ferry-recv $(BUILD)/ferry-guest $(DESTDIR)$(BINDIR)/
+	install -m 0755 tools/ferry-certs $(DESTDIR)$(BINDIR)/
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

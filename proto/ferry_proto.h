@@ -1,0 +1,66 @@
+/* ferry wire protocol constants: the one C header the code uses.
+ * Every value here is defined in proto/PROTOCOL.md; keep the two in sync. */
+#ifndef FERRY_PROTO_H
+#define FERRY_PROTO_H
+
+/* Section 3: framing */
+#define FERRY_MAGIC            0x46525931u   /* "FRY1" */
+#define FERRY_VERSION          1u
+#define FERRY_FRAME_HDR_LEN    8u            /* u8 type, u8 flags, u16 rsv, u32 length */
+#define FERRY_MAX_FRAME_MIN    (64u * 1024u)        /* smallest max a peer may offer */
+#define FERRY_MAX_FRAME_DEFAULT (1024u * 1024u + 4096u) /* payload bytes */
+#define FERRY_MAX_FRAME_LIMIT  (16u * 1024u * 1024u)  /* largest max a peer may offer */
+
+/* Section 4: frame types (0 is never valid) */
+enum ferry_frame_type {
+	FT_INVALID = 0,
+	FT_HELLO = 1,      /* S->R */
+	FT_WELCOME = 2,    /* R->S */
+	FT_MANIFEST = 3,   /* S->R */
+	FT_ACCEPT = 4,     /* R->S */
+	FT_REFUSE = 5,     /* R->S */
+	FT_PAGES = 6,      /* S->R */
+	FT_ACK = 7,        /* R->S */
+	FT_STATE = 8,      /* S->R */
+	FT_COMMIT = 9,     /* S->R */
+	FT_COMMITTED = 10, /* R->S */
+	FT_ERROR = 11,     /* both */
+	FT_COUNT = 12
+};
+
+/* Section 4.1: capabilities (bit flags; none defined in version 1) */
+#define FERRY_CAPS_KNOWN       0u
+
+/* Section 4.3: manifest limits */
+#define FERRY_MAX_DEVICES      64u
+#define FERRY_NAME_MAX         255u
+#define FERRY_UNIT_MIN         4096u                 /* bytes */
+#define FERRY_UNIT_MAX         (1024u * 1024u)       /* bytes */
+#define FERRY_DEVICE_SIZE_MAX  (1ull << 46)          /* 64 TiB */
+#define FERRY_STATE_SIZE_MAX   (256ull * 1024 * 1024) /* bytes */
+#define FERRY_MAX_TOTAL_UNITS  (1ull << 24)          /* units over all devices */
+
+enum ferry_device_kind {
+	DK_INVALID = 0,
+	DK_MEMORY = 1,
+	DK_DISK = 2,
+};
+
+/* Section 4.5: pages */
+#define FERRY_MAX_PAGES_PER_FRAME 4096u
+#define FERRY_HASH_LEN         16u   /* XXH3-128, canonical big-endian */
+
+enum ferry_page_kind {
+	PK_INVALID = 0,
+	PK_ZERO = 1,   /* u32 index, u8 kind */
+	PK_REF = 2,    /* + u32 src_device, u32 src_index, u8[16] hash */
+	PK_LZ4 = 3,    /* + u32 clen, clen bytes */
+	PK_RAW = 4,    /* + unit bytes */
+};
+
+#define FERRY_PAGE_ENTRY_MIN   5u    /* index + kind */
+
+/* Section 4.x: text fields in REFUSE and ERROR */
+#define FERRY_TEXT_MAX         1024u
+
+#endif

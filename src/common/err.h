@@ -1,0 +1,76 @@
+/* Errors as values: a negative code plus a message naming the frame, field
+ * or file where the error was found.
+ *
+ * Codes come in classes (need more bytes; peer protocol error, fatal to the
+ * session; refusal at pre-flight; local failure).  The wire form of a code
+ * is its negation (a positive u32), see proto/PROTOCOL.md section 7. */
+#ifndef FERRY_ERR_H
+#define FERRY_ERR_H
+
+#include <stddef.h>
+
+#define FERRY_MUST_CHECK __attribute__((warn_unused_result))
+#define FERRY_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+enum ferr_code {
+	FERR_OK = 0,
+	FERR_NEED_MORE = -1,      /* not an error: feed more bytes */
+
+	/* the peer broke the protocol: fatal to the session */
+	FERR_PROTO = -10,         /* malformed field */
+	FERR_PROTO_TYPE = -11,    /* unknown or misdirected frame type */
+	FERR_PROTO_LENGTH = -12,  /* length out of bounds */
+	FERR_PROTO_STATE = -13,   /* frame not allowed in this state */
+	FERR_PROTO_RANGE = -14,   /* index or offset outside its object */
+	FERR_PROTO_CODEC = -15,   /* lz4 payload does not decode to one unit */
+	FERR_PROTO_HASH = -16,    /* reference hash does not match */
+	FERR_PROTO_VERSION = -17, /* bad magic or unsupported version */
+
+	/* pre-flight refusals (manifest) */
+	FERR_REFUSED = -20,       /* generic refusal */
+	FERR_REFUSE_SIZE = -21,   /* existing destination has another size */
+	FERR_REFUSE_COUNT = -22,  /* device count differs from expected */
+	FERR_REFUSE_SAMEFILE = -23, /* destination is the source file */
+	FERR_REFUSE_SPACE = -24,  /* not enough free space */
+	FERR_REFUSE_UNIT = -25,   /* unsupported page or block size */
+	FERR_REFUSE_NAME = -26,   /* device name not acceptable */
+	FERR_REFUSE_BUSY = -27,   /* too many concurrent migrations */
+	FERR_REFUSE_DIR = -28,    /* destination directory unusable */
+
+	/* local failures and outcomes */
+	FERR_IO = -30,            /* file I/O failed */
+	FERR_NOMEM = -31,
+	FERR_TLS = -32,           /* TLS handshake or record failure */
+	FERR_NET = -33,           /* connection failed or dropped */
+	FERR_VERIFY = -34,        /* digest mismatch at commit */
+	FERR_TIMEOUT = -35,
+	FERR_ABORTED = -36,
+	FERR_USAGE = -37,         /* bad command line or config value */
+	FERR_INTERNAL = -40,
+};
+
+#define FERR_MSG_MAX 256
+
+/* An error value: code plus a human message.  Zero-initialise before use. */
+struct ferr {
+	int code;
+	char msg[FERR_MSG_MAX];
+};
+
+/* Fill e (if not NULL) and return code, so callers can write
+ * `return ferr_set(e, FERR_PROTO, "PAGES: count %u > %u", n, max);` */
+int ferr_set(struct ferr *e, int code, const char *fmt, ...) FERRY_PRINTF(3, 4);
+
+/* Prefix an existing message: "ctx: old message". Returns e->code. */
+int ferr_wrap(struct ferr *e, const char *fmt, ...) FERRY_PRINTF(2, 3);
+
+void ferr_clear(struct ferr *e);
+
+/* Short stable name of a code ("PROTO_RANGE", "REFUSE_SIZE", ...). */
+const char *ferr_name(int code);
+
+/* Error class helpers. */
+static inline int ferr_is_proto(int code) { return code <= -10 && code > -20; }
+static inline int ferr_is_refusal(int code) { return code <= -20 && code > -30; }
+
+#endif

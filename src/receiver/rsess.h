@@ -1,0 +1,93 @@
+/* Receiver session: the sans-I/O protocol state machine of ferry-recv
+ * (proto/PROTOCOL.md section 6.2).
+ *
+ * The daemon feeds received bytes with rsess_feed and sends whatever
+ * rsess_output holds.  Everything that touches files goes through the sink
+ * ops (staging.c in the daemon, a fake in tests and fuzzers).  No sockets,
+ * no clock, no globals. */
+#ifndef FERRY_RSESS_H
+#define FERRY_RSESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "msg.h"
+
+enum rsess_state {
+	RS_INVALID = 0,
+	RS_WAIT_HELLO,      /* nothing received yet */
+	RS_WAIT_MANIFEST,   /* WELCOME sent */
+	RS_RECEIVING,       /* ACCEPT sent: PAGES, STATE, COMMIT allowed */
+	RS_COMMITTED,       /* COMMITTED sent: session over, success */
+	RS_FAILED,          /* REFUSE or ERROR sent or received: session over */
+};
+
+struct rsess_sink_ops {
+	/* Pre-flight: check the manifest against local policy and create the
+	 * staging files.  0 to accept, or a refusal code (FERR_REFUSE_*) with
+	 * refusal->device and ->text filled.  Nothing may be written to the
+	 * destination before this accepts. */
+	int (*accept)(void *ctx, const struct msg_manifest *m, uint64_t seed,
+	    const uint8_t session_id[16], struct msg_text *refusal);
+	/* Write or read len bytes of device number dev (index into the
+	 * manifest) at byte offset off of its staging file. */
+	int (*write)(void *ctx, uint32_t dev, uint64_t off, const uint8_t *p, uint32_t len,
+	    struct ferr *e);
+	int (*read)(void *ctx, uint32_t dev, uint64_t off, uint8_t *p, uint32_t len,
+	    struct ferr *e);
+	int (*state)(void *ctx, uint64_t off, const uint8_t *p, uint32_t len, struct ferr *e);
+	/* The session has already checked every device digest against the
+	 * hashes of the units it applied (section 5.2).  Verify the state
+	 * blob's digest (FERR_VERIFY on mismatch), make the staging files
+	 * durable and rename them into place. */
+	int (*commit)(void *ctx, const struct msg_commit *c, struct ferr *e);
+	/* Remove every staging file.  Called once on any failure. */
+	void (*abort)(void *ctx);
+};
+
+struct rsess_config {
+	uint32_t max_frame;                 /* payload bytes we accept */
+	/* Fill buf with n random bytes (session id). */
+	void (*random)(void *buf, size_t n);
+};
+
+struct rsess_stats {
+	uint64_t frames;
+	uint64_t logical_bytes;             /* unit bytes applied */
+	uint64_t pages_zero, pages_dedup, pages_lz4, pages_raw;
+	uint64_t state_bytes;
+	uint32_t round;
+};
+
+struct rsess;
+
+struct rsess *rsess_new(const struct rsess_config *cfg, const struct rsess_sink_ops *ops,
+    void *ctx);
+void rsess_free(struct rsess *s);   /* calls ops->abort if not committed */
+
+/* Process every complete frame in buf[0..len).  *consumed says how many
+ * bytes were used; the rest (a partial frame) must be fed again with more
+ * bytes after it.  Returns 0, or the error that ended the session (an
+ * ERROR or REFUSE frame is then queued in the output; staging was
+ * removed).  A REFUSE returns the refusal code. */
+int rsess_feed(struct rsess *s, const uint8_t *buf, size_t len, size_t *consumed,
+    struct ferr *e) FERRY_MUST_CHECK;
+
+/* The peer's connection is gone, or the operator aborted: fail the
+ * session (removes staging) unless it has committed. */
+void rsess_fail(struct rsess *s, int code, const char *why);
+
+/* Bytes queued for the peer. */
+const uint8_t *rsess_output(struct rsess *s, size_t *len);
+void rsess_output_consume(struct rsess *s, size_t n);
+
+enum rsess_state rsess_state(const struct rsess *s);
+const char *rsess_state_name(enum rsess_state st);
+const struct rsess_stats *rsess_stats(const struct rsess *s);
+const struct msg_manifest *rsess_manifest(const struct rsess *s);  /* NULL before MANIFEST */
+const uint8_t *rsess_session_id(const struct rsess *s);
+/* The error that failed the session (code 0 if none). */
+const struct ferr *rsess_error(const struct rsess *s);
+
+#endif

@@ -1,0 +1,386 @@
+#include "staging.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "pagehash.h"
+
+struct staged_file {
+	int fd;
+	char part[PATH_MAX];        /* staging path */
+	char final[PATH_MAX];       /* where it lands at commit */
+	uint64_t size;
+	uint32_t unit;
+	int renamed;
+	uint64_t unsynced;          /* bytes written since writeback was started */
+};
+
+struct staging {
+	char dir[PATH_MAX];
+	uint32_t expect_disks;
+	uint64_t seed;
+	uint32_t n;                 /* files: devices, then the state blob */
+	uint32_t ndev;
+	struct staged_file f[FERRY_MAX_DEVICES + 1];
+	int committed;
+};
+
+struct staging *
+staging_new(const struct staging_opts *o)
+{
+	struct staging *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return NULL;
+	snprintf(st->dir, sizeof(st->dir), "%s", o->dest_dir);
+	st->expect_disks = o->expect_disks;
+	return st;
+}
+
+static void
+staging_remove(struct staging *st)
+{
+	uint32_t i;
+
+	for (i = 0; i < st->n; i++) {
+		if (st->f[i].fd >= 0)
+			close(st->f[i].fd);
+		st->f[i].fd = -1;
+		if (!st->f[i].renamed)
+			(void)unlink(st->f[i].part);
+	}
+	st->n = 0;
+}
+
+void
+staging_free(struct staging *st)
+{
+	if (st == NULL)
+		return;
+	if (!st->committed)
+		staging_remove(st);
+	free(st);
+}
+
+static int FERRY_PRINTF(4, 5)
+refuse(struct msg_text *r, int code, uint32_t dev, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->device = dev;
+	va_start(ap, fmt);
+	vsnprintf(r->text, sizeof(r->text), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static int
+unit_supported(uint32_t u)
+{
+	return u >= FERRY_UNIT_MIN && u <= FERRY_UNIT_MAX && (u & (u - 1)) == 0;
+}
+
+/* Pre-flight (section 5.1): every check runs before any file is created. */
+static int
+preflight(struct staging *st, const struct msg_manifest *m, struct msg_text *r)
+{
+	struct statvfs vfs;
+	struct stat sb;
+	unsigned long long need = m->state_size, avail, disks = 0;
+	char path[PATH_MAX];
+	uint32_t i;
+
+	if (stat(st->dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return refuse(r, FERR_REFUSE_DIR, 0, "destination directory '%s' does not exist", st->dir);
+	if (access(st->dir, W_OK | X_OK) != 0)
+		return refuse(r, FERR_REFUSE_DIR, 0, "destination directory '%s' is not writable", st->dir);
+	for (i = 0; i < m->ndev; i++)
+		if (m->dev[i].kind == DK_DISK)
+			disks++;
+	if (st->expect_disks != 0 && disks != st->expect_disks)
+		return refuse(r, FERR_REFUSE_COUNT, 0,
+		    "disk count: source has %llu disks, destination expects %u", disks,
+		    st->expect_disks);
+	for (i = 0; i < m->ndev; i++) {
+		const struct dev_desc *d = &m->dev[i];
+
+		if (!unit_supported(d->unit))
+			return refuse(r, FERR_REFUSE_UNIT, d->id,
+			    "device '%s': unit size %u not supported (powers of two from 4096 to %u)",
+			    d->name, d->unit, FERRY_UNIT_MAX);
+		snprintf(path, sizeof(path), "%s/%s", st->dir, d->name);
+		if (stat(path, &sb) == 0) {
+			if (d->src_ino != 0 && (uint64_t)sb.st_dev == d->src_dev &&
+			    (uint64_t)sb.st_ino == d->src_ino)
+				return refuse(r, FERR_REFUSE_SAMEFILE, d->id,
+				    "device '%s': destination is the source file itself (device %llu inode %llu)",
+				    path, (unsigned long long)sb.st_dev, (unsigned long long)sb.st_ino);
+			if (!S_ISREG(sb.st_mode))
+				return refuse(r, FERR_REFUSE_SIZE, d->id,
+				    "device '%s': destination exists and is not a regular file", path);
+			if ((uint64_t)sb.st_size != d->size)
+				return refuse(r, FERR_REFUSE_SIZE, d->id,
+				    "device '%s': destination exists with size %llu, source size is %llu",
+				    path, (unsigned long long)sb.st_size, (unsigned long long)d->size);
+		}
+		need += d->size;
+	}
+	if (statvfs(st->dir, &vfs) != 0)
+		return refuse(r, FERR_REFUSE_DIR, 0, "destination directory '%s': statvfs failed", st->dir);
+	avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+	if (need > avail)
+		return refuse(r, FERR_REFUSE_SPACE, 0,
+		    "destination directory '%s': needs %llu bytes, %llu free", st->dir, need, avail);
+	return 0;
+}
+
+static int
+stage_one(struct staging *st, const char *name, const char *sid, uint64_t size, uint32_t unit,
+    struct msg_text *r, uint32_t devid)
+{
+	struct staged_file *f = &st->f[st->n];
+
+	const char *dir = st->dir;
+	char final[PATH_MAX], part[PATH_MAX];
+
+	snprintf(final, sizeof(final), "%s/%s", dir, name);
+	snprintf(part, sizeof(part), "%s/.ferry-%s-%s.part", dir, sid, name);
+	memcpy(f->final, final, sizeof(final));
+	memcpy(f->part, part, sizeof(part));
+	f->fd = open(f->part, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (f->fd < 0)
+		return refuse(r, FERR_REFUSE_DIR, devid, "staging file '%s': %s", f->part,
+		    strerror(errno));
+	st->n++;
+	f->size = size;
+	f->unit = unit;
+	f->renamed = 0;
+	if (ftruncate(f->fd, (off_t)size) != 0) {
+		snprintf(r->text, sizeof(r->text), "staging file '%s': sizing to %llu bytes: %s", f->part,
+		    (unsigned long long)size, strerror(errno));
+		r->device = devid;
+		return FERR_REFUSE_SPACE;
+	}
+	return 0;
+}
+
+static int
+sink_accept(void *ctx, const struct msg_manifest *m, uint64_t seed, const uint8_t sid[16],
+    struct msg_text *r)
+{
+	struct staging *st = ctx;
+	char sidhex[2 * FERRY_HASH_LEN + 1];
+	uint32_t i;
+	int rc;
+
+	if ((rc = preflight(st, m, r)) != 0)
+		return rc;
+	hash_hex(sid, sidhex);
+	sidhex[16] = '\0';
+	st->seed = seed;
+	st->ndev = m->ndev;
+	for (i = 0; i < m->ndev; i++) {
+		if ((rc = stage_one(st, m->dev[i].name, sidhex, m->dev[i].size, m->dev[i].unit, r,
+		    m->dev[i].id)) != 0)
+			goto fail;
+	}
+	if (m->state_size != 0 &&
+	    (rc = stage_one(st, m->state_name, sidhex, m->state_size, 0, r, 0)) != 0)
+		goto fail;
+	return 0;
+fail:
+	staging_remove(st);
+	return rc;
+}
+
+static int
+io_full(int write, int fd, uint64_t off, uint8_t *p, uint32_t len, const char *path,
+    struct ferr *e)
+{
+	uint32_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write ? pwrite(fd, p + done, len - done, (off_t)(off + done))
+				  : pread(fd, p + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ferr_set(e, FERR_IO, "%s '%s' at offset %llu (%u bytes): %s",
+			    write ? "writing" : "reading", path, (unsigned long long)(off + done),
+			    len - done, strerror(errno));
+		if (n == 0)
+			return ferr_set(e, FERR_IO, "reading '%s' at offset %llu: unexpected end of file",
+			    path, (unsigned long long)(off + done));
+		done += (uint32_t)n;
+	}
+	return 0;
+}
+
+/* Start writeback every so often, so that the fsync at commit (while the
+ * guest is paused) finds little left to write. */
+#define WRITEBACK_EVERY (32u << 20)
+
+static int
+sink_write(void *ctx, uint32_t dev, uint64_t off, const uint8_t *p, uint32_t len, struct ferr *e)
+{
+	struct staging *st = ctx;
+	struct staged_file *f;
+	int rc;
+
+	if (dev >= st->ndev)
+		return ferr_set(e, FERR_INTERNAL, "staging: device %u", dev);
+	f = &st->f[dev];
+	if ((rc = io_full(1, f->fd, off, (uint8_t *)(uintptr_t)p, len, f->part, e)) != 0)
+		return rc;
+	f->unsynced += len;
+	if (f->unsynced >= WRITEBACK_EVERY) {
+		(void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		f->unsynced = 0;
+	}
+	return 0;
+}
+
+static int
+sink_read(void *ctx, uint32_t dev, uint64_t off, uint8_t *p, uint32_t len, struct ferr *e)
+{
+	struct staging *st = ctx;
+
+	if (dev >= st->ndev)
+		return ferr_set(e, FERR_INTERNAL, "staging: device %u", dev);
+	return io_full(0, st->f[dev].fd, off, p, len, st->f[dev].part, e);
+}
+
+static int
+sink_state(void *ctx, uint64_t off, const uint8_t *p, uint32_t len, struct ferr *e)
+{
+	struct staging *st = ctx;
+
+	if (st->n != st->ndev + 1)
+		return ferr_set(e, FERR_INTERNAL, "staging: no state file");
+	return io_full(1, st->f[st->ndev].fd, off, (uint8_t *)(uintptr_t)p, len,
+	    st->f[st->ndev].part, e);
+}
+
+/* Digest of a staged file as section 5.2 defines it.  unit 0 = the state
+ * blob: one hash over the whole content. */
+static int
+file_digest(struct staging *st, struct staged_file *f, uint8_t out[FERRY_HASH_LEN], struct ferr *e)
+{
+	const size_t chunk = 1u << 20;
+	uint32_t unit = f->unit ? f->unit : (uint32_t)chunk;
+	size_t bufsz = unit > chunk ? unit : chunk - chunk % unit;
+	struct digest *d = digest_new(st->seed);
+	uint8_t *buf = malloc(bufsz), h[FERRY_HASH_LEN];
+	uint64_t off = 0;
+	int rc = 0;
+
+	if (d == NULL || buf == NULL) {
+		rc = ferr_set(e, FERR_NOMEM, "digest of '%s'", f->final);
+		goto out;
+	}
+	(void)posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	while (off < f->size) {
+		uint32_t n = f->size - off < bufsz ? (uint32_t)(f->size - off) : (uint32_t)bufsz;
+		uint32_t k;
+
+		if ((rc = io_full(0, f->fd, off, buf, n, f->part, e)) != 0)
+			goto out;
+		for (k = 0; k < n; k += unit) {
+			uint32_t l = n - k < unit ? n - k : unit;
+
+			page_hash(st->seed, buf + k, l, h);
+			digest_add(d, h);
+		}
+		off += n;
+	}
+	digest_final(d, out);
+out:
+	digest_free(d);
+	free(buf);
+	return rc;
+}
+
+static int
+sink_commit(void *ctx, const struct msg_commit *c, struct ferr *e)
+{
+	struct staging *st = ctx;
+	uint8_t got[FERRY_HASH_LEN];
+	char a[33], b[33];
+	const char *base;
+	uint32_t i;
+	int rc, dfd;
+
+	/* Device digests were checked by the session from the hashes of the
+	 * units it applied; the state blob is checked here, read back. */
+	for (i = st->ndev; i < st->n; i++) {
+		const uint8_t *want = c->state_digest;
+
+		if ((rc = file_digest(st, &st->f[i], got, e)) != 0)
+			return rc;
+		if (memcmp(got, want, FERRY_HASH_LEN) != 0) {
+			hash_hex(got, a);
+			hash_hex(want, b);
+			base = strrchr(st->f[i].final, '/');
+			return ferr_set(e, FERR_VERIFY, "COMMIT: '%s' digest %s, sender's %s",
+			    base ? base + 1 : st->f[i].final, a, b);
+		}
+	}
+	for (i = 0; i < st->n; i++)
+		if (fsync(st->f[i].fd) != 0)
+			return ferr_set(e, FERR_IO, "fsync '%s': %s", st->f[i].part, strerror(errno));
+	for (i = 0; i < st->n; i++) {
+		if (rename(st->f[i].part, st->f[i].final) != 0)
+			return ferr_set(e, FERR_IO, "rename '%s' to '%s': %s", st->f[i].part,
+			    st->f[i].final, strerror(errno));
+		st->f[i].renamed = 1;
+	}
+	dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		rc = fsync(dfd);
+		close(dfd);
+		if (rc != 0)
+			return ferr_set(e, FERR_IO, "fsync directory '%s': %s", st->dir, strerror(errno));
+	}
+	for (i = 0; i < st->n; i++) {
+		close(st->f[i].fd);
+		st->f[i].fd = -1;
+	}
+	st->committed = 1;
+	return 0;
+}
+
+static void
+sink_abort(void *ctx)
+{
+	staging_remove(ctx);
+}
+
+const struct rsess_sink_ops staging_sink_ops = {
+	.accept = sink_accept,
+	.write = sink_write,
+	.read = sink_read,
+	.state = sink_state,
+	.commit = sink_commit,
+	.abort = sink_abort,
+};
+
+const char *
+staging_final_path(const struct staging *st, uint32_t i)
+{
+	return i < st->n ? st->f[i].final : NULL;
+}
+
+uint32_t
+staging_count(const struct staging *st)
+{
+	return st->committed ? st->n : 0;
+}

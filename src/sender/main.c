@@ -1,0 +1,208 @@
+/* ferry-send: command line of the sending side. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "events.h"
+#include "migrate.h"
+#include "units.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: ferry-send --to HOST:PORT --cert FILE --key FILE --ca FILE --peer-name NAME\n"
+	    "                  --mem FILE [--disk FILE]... [options]\n"
+	    "\n"
+	    "Live-migrate a guest's memory image and disk images to ferry-recv over mutual TLS 1.3.\n"
+	    "\n"
+	    "Connection:\n"
+	    "  --to HOST:PORT          the receiver's address on the migration network\n"
+	    "  --bind ADDR             source address to connect from (the migration network)\n"
+	    "  --cert FILE, --key FILE this host's certificate and key (PEM)\n"
+	    "  --ca FILE               CA that signs the receiver's certificate (PEM)\n"
+	    "  --peer-name NAME        name the receiver's certificate must carry (required)\n"
+	    "  --connect-timeout D     TCP connect and TLS handshake limit (default 10s)\n"
+	    "What to migrate:\n"
+	    "  --mem FILE              memory image (read live, shared mapping)\n"
+	    "  --disk FILE             raw disk image (repeatable)\n"
+	    "  --state FILE            opaque device-state blob, read at pause time\n"
+	    "  --page-size SIZE        memory page size (default 4K)\n"
+	    "  --block-size SIZE       disk block size (default 64K)\n"
+	    "Guest control:\n"
+	    "  --guest-pid PID         pause with SIGSTOP, resume with SIGCONT, stop with SIGTERM\n"
+	    "  --pause-cmd CMD         run CMD (sh -c) to pause the guest instead\n"
+	    "  --resume-cmd CMD        run CMD to resume it after a failure\n"
+	    "  --cleanup-cmd CMD       run CMD after commit instead of SIGTERM\n"
+	    "Convergence:\n"
+	    "  --downtime D            allowed pause at switchover (default 300ms)\n"
+	    "  --max-rounds N          switch over after N pre-copy rounds (default 30)\n"
+	    "Output:\n"
+	    "  --json                  one JSON event per line on stdout, last {\"event\":\"done\"}\n"
+	    "  --progress / --no-progress  live progress line on stderr (default: on a terminal)\n"
+	    "  -q, --quiet             no log lines\n"
+	    "  -h, --help              this text\n"
+	    "\n"
+	    "Units: sizes 4096, 64K, 256M, 2G; durations 300ms, 5s, 2m.\n"
+	    "Exit status: 0 ok, 1 error, 2 usage, 3 refused, 4 aborted, 5 timeout, 6 network,\n"
+	    "7 verify.\n");
+}
+
+static int
+unit_arg(const char *flag, const char *s, uint32_t *out, struct ferr *e)
+{
+	uint64_t v;
+
+	if (parse_size(s, &v, e) != 0)
+		return ferr_wrap(e, "%s", flag);
+	if (v < FERRY_UNIT_MIN || v > FERRY_UNIT_MAX || (v & (v - 1)) != 0)
+		return ferr_set(e, FERR_USAGE, "%s %s: must be a power of two from 4K to 1M", flag, s);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct ferr *e)
+{
+	enum { O_TO = 256, O_BIND, O_CERT, O_KEY, O_CA, O_PEER, O_CTO, O_MEM, O_DISK, O_STATE,
+		O_PAGE, O_BLOCK, O_PID, O_PAUSE, O_RESUME, O_CLEANUP, O_DOWNTIME, O_ROUNDS, O_JSON,
+		O_PROGRESS, O_NOPROGRESS };
+	static const struct option lo[] = {
+		{ "to", required_argument, NULL, O_TO },
+		{ "bind", required_argument, NULL, O_BIND },
+		{ "cert", required_argument, NULL, O_CERT },
+		{ "key", required_argument, NULL, O_KEY },
+		{ "ca", required_argument, NULL, O_CA },
+		{ "peer-name", required_argument, NULL, O_PEER },
+		{ "connect-timeout", required_argument, NULL, O_CTO },
+		{ "mem", required_argument, NULL, O_MEM },
+		{ "disk", required_argument, NULL, O_DISK },
+		{ "state", required_argument, NULL, O_STATE },
+		{ "page-size", required_argument, NULL, O_PAGE },
+		{ "block-size", required_argument, NULL, O_BLOCK },
+		{ "guest-pid", required_argument, NULL, O_PID },
+		{ "pause-cmd", required_argument, NULL, O_PAUSE },
+		{ "resume-cmd", required_argument, NULL, O_RESUME },
+		{ "cleanup-cmd", required_argument, NULL, O_CLEANUP },
+		{ "downtime", required_argument, NULL, O_DOWNTIME },
+		{ "max-rounds", required_argument, NULL, O_ROUNDS },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "progress", no_argument, NULL, O_PROGRESS },
+		{ "no-progress", no_argument, NULL, O_NOPROGRESS },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	int ch;
+
+	o->mem_unit = 4096;
+	o->disk_unit = 65536;
+	o->downtime_ms = 300;
+	o->max_rounds = 30;
+	o->connect_timeout_ms = 10000;
+	o->progress = isatty(STDERR_FILENO);
+	while ((ch = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
+		switch (ch) {
+		case O_TO:
+			if (parse_hostport(optarg, o->to_host, sizeof(o->to_host), &o->to_port, e) != 0)
+				return ferr_wrap(e, "--to");
+			break;
+		case O_BIND: o->bind_addr = optarg; break;
+		case O_CERT: o->cert = optarg; break;
+		case O_KEY: o->key = optarg; break;
+		case O_CA: o->ca = optarg; break;
+		case O_PEER: o->peer_name = optarg; break;
+		case O_CTO:
+			if (parse_duration_ms(optarg, 1000, &o->connect_timeout_ms, e) != 0)
+				return ferr_wrap(e, "--connect-timeout");
+			if (o->connect_timeout_ms == 0 || o->connect_timeout_ms > 3600000)
+				return ferr_set(e, FERR_USAGE, "--connect-timeout: between 1ms and 1h");
+			break;
+		case O_MEM:
+			if (o->mem != NULL)
+				return ferr_set(e, FERR_USAGE, "--mem given twice");
+			o->mem = optarg;
+			break;
+		case O_DISK:
+			if (o->ndisks >= FERRY_MAX_DEVICES - 1)
+				return ferr_set(e, FERR_USAGE, "--disk: at most %u disks", FERRY_MAX_DEVICES - 1);
+			o->disks[o->ndisks++] = optarg;
+			break;
+		case O_STATE: o->state_file = optarg; break;
+		case O_PAGE:
+			if (unit_arg("--page-size", optarg, &o->mem_unit, e) != 0)
+				return e->code;
+			break;
+		case O_BLOCK:
+			if (unit_arg("--block-size", optarg, &o->disk_unit, e) != 0)
+				return e->code;
+			break;
+		case O_PID:
+			if (parse_uint(optarg, 1, 4194304, &v, e) != 0)
+				return ferr_wrap(e, "--guest-pid");
+			o->guest.pid = (pid_t)v;
+			break;
+		case O_PAUSE: o->guest.pause_cmd = optarg; break;
+		case O_RESUME: o->guest.resume_cmd = optarg; break;
+		case O_CLEANUP: o->guest.cleanup_cmd = optarg; break;
+		case O_DOWNTIME:
+			if (parse_duration_ms(optarg, 1, &o->downtime_ms, e) != 0)
+				return ferr_wrap(e, "--downtime");
+			break;
+		case O_ROUNDS:
+			if (parse_uint(optarg, 1, 1000, &v, e) != 0)
+				return ferr_wrap(e, "--max-rounds");
+			o->max_rounds = (uint32_t)v;
+			break;
+		case O_JSON: o->json = 1; break;
+		case O_PROGRESS: o->progress = 1; break;
+		case O_NOPROGRESS: o->progress = 0; break;
+		case 'q': ev->quiet = 1; break;
+		case 'h': usage(stdout); return 1;
+		default: return ferr_set(e, FERR_USAGE, "see --help");
+		}
+	}
+	if (optind < argc)
+		return ferr_set(e, FERR_USAGE, "unexpected argument '%s'", argv[optind]);
+	if (o->to_port == 0)
+		return ferr_set(e, FERR_USAGE, "--to HOST:PORT is required (port 1-65535)");
+	if (o->cert == NULL || o->key == NULL || o->ca == NULL)
+		return ferr_set(e, FERR_USAGE, "--cert, --key and --ca are required (no plaintext mode)");
+	if (o->peer_name == NULL || o->peer_name[0] == '\0')
+		return ferr_set(e, FERR_USAGE, "--peer-name is required: the name in the receiver's certificate");
+	if (o->mem == NULL && o->ndisks == 0)
+		return ferr_set(e, FERR_USAGE, "nothing to migrate: give --mem and/or --disk");
+	if ((o->guest.pause_cmd == NULL) != (o->guest.resume_cmd == NULL))
+		return ferr_set(e, FERR_USAGE, "--pause-cmd and --resume-cmd go together");
+	if (o->guest.pause_cmd != NULL && o->guest.pid != 0)
+		return ferr_set(e, FERR_USAGE, "--guest-pid and --pause-cmd exclude each other");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct send_opts o;
+	struct events ev = { "ferry-send", 0, NULL, 0 };
+	struct migrate_result res;
+	struct ferr e = { 0 };
+	int rc;
+
+	ev.out = stdout;
+	memset(&o, 0, sizeof(o));
+	signal(SIGPIPE, SIG_IGN);
+	rc = parse_args(argc, argv, &o, &ev, &e);
+	if (rc == 1)
+		return 0;
+	if (rc != 0) {
+		fprintf(stderr, "ferry-send: %s\n", e.msg);
+		return RES_USAGE;
+	}
+	ev.json = o.json;
+	return result_exit(migrate_run(&o, &ev, &res));
+}

@@ -1,0 +1,48 @@
+/* One migration from ferry-send's side: connect, negotiate, pre-copy
+ * rounds, switchover and commit, driven by libevent.  The page work is in
+ * pager.c, the decision to switch over in converge.c. */
+#ifndef FERRY_MIGRATE_H
+#define FERRY_MIGRATE_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "events.h"
+#include "ferry_proto.h"
+#include "guestctl.h"
+#include "result.h"
+
+struct send_opts {
+	char to_host[256];
+	uint16_t to_port;
+	const char *bind_addr;          /* source address on the migration network */
+	const char *cert, *key, *ca, *peer_name;
+	const char *mem;                /* memory image, or NULL */
+	const char *disks[FERRY_MAX_DEVICES];
+	uint32_t ndisks;
+	const char *state_file;
+	uint32_t mem_unit;              /* bytes, default 4096 */
+	uint32_t disk_unit;             /* bytes, default 65536 */
+	uint64_t downtime_ms;           /* default 300 */
+	uint32_t max_rounds;            /* default 30 */
+	uint64_t connect_timeout_ms;    /* default 10 s */
+	struct guestctl guest;
+	int json;
+	int progress;                   /* live progress line on stderr */
+	int quiet;
+};
+
+struct migrate_result {
+	enum result result;
+	struct ferr err;
+	uint64_t logical_bytes, wire_bytes, frame_bytes;
+	uint32_t rounds;
+	uint64_t downtime_ms, duration_ms;
+	uint64_t pages_zero, pages_dedup, pages_lz4, pages_raw;
+	uint64_t round1_logical, round1_frame_bytes;
+};
+
+/* Run a whole migration; fills *res and emits events.  Returns the result. */
+enum result migrate_run(const struct send_opts *o, struct events *ev, struct migrate_result *res);
+
+#endif

@@ -1,0 +1,60 @@
+/* Pre-copy rounds: scan source units, find those whose content differs
+ * from what the receiver holds, and encode them into PAGES frames (zero
+ * flag, reference to an identical unit already sent, lz4, or raw).
+ * Pure over the mapped source: no sockets, no clock. */
+#ifndef FERRY_PAGER_H
+#define FERRY_PAGER_H
+
+#include <stdint.h>
+
+#include "dedupe.h"
+#include "err.h"
+#include "msg.h"
+#include "source.h"
+#include "wr.h"
+
+struct pager_stats {
+	uint64_t units_scanned;
+	uint64_t units_sent;
+	uint64_t logical_bytes;     /* bytes of units sent */
+	uint64_t frame_bytes;       /* PAGES bytes produced, headers included */
+	uint64_t zero, dedup, lz4, raw;
+};
+
+struct pager {
+	struct source_dev *dev;
+	uint32_t ndev;
+	uint64_t seed;
+	struct dedupe *dd;
+	uint32_t round;             /* 0 before the first round */
+	uint32_t cur_dev;
+	uint64_t cur_idx;
+	uint64_t next_seq;          /* PAGES sequence number to use next */
+	uint8_t *copy;              /* one unit, copied out of the live map */
+	uint8_t (*zero_hash)[FERRY_HASH_LEN]; /* per device, of a full zero unit */
+	struct pager_stats round_st;
+	struct pager_stats total;
+};
+
+int pager_init(struct pager *p, struct source_dev *dev, uint32_t ndev, uint64_t seed,
+    struct ferr *e) FERRY_MUST_CHECK;
+void pager_fini(struct pager *p);
+
+/* Start the next round: round 1 sends every unit, later ones the changed. */
+void pager_begin_round(struct pager *p);
+
+/* Append at most one PAGES frame (payload at most max_payload) to w.
+ * Returns 1 when a frame was written, 0 when the round has no more units
+ * to send. */
+int pager_next_frame(struct pager *p, struct wr *w, uint32_t max_payload);
+
+/* Per-device digests (section 5.2) of what the receiver holds, from the
+ * sent hashes; call after a complete round with the guest paused. */
+int pager_digests(struct pager *p, struct msg_commit *c, struct ferr *e) FERRY_MUST_CHECK;
+
+/* Digest of a state blob: 1 MiB chunks, each hashed, then digested. */
+int state_digest(uint64_t seed, const uint8_t *p, uint64_t len, uint8_t out[FERRY_HASH_LEN],
+    struct ferr *e) FERRY_MUST_CHECK;
+#define FERRY_STATE_CHUNK (1024u * 1024u)
+
+#endif
