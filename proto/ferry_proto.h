@@ -7,7 +7,8 @@
 #define FERRY_MAGIC            0x46525931u   /* "FRY1" */
 #define FERRY_VERSION          1u
 #define FERRY_FRAME_HDR_LEN    8u            /* u8 type, u8 flags, u16 rsv, u32 length */
-#define FERRY_MAX_FRAME_MIN    (64u * 1024u)        /* smallest max a peer may offer */
+/* The smallest max a peer may offer holds one entry of the largest unit. */
+#define FERRY_MAX_FRAME_MIN    (1024u * 1024u + 4096u) /* payload bytes */
 #define FERRY_MAX_FRAME_DEFAULT (1024u * 1024u + 4096u) /* payload bytes */
 #define FERRY_MAX_FRAME_LIMIT  (16u * 1024u * 1024u)  /* largest max a peer may offer */
 
@@ -25,7 +26,24 @@ enum ferry_frame_type {
 	FT_COMMIT = 9,     /* S->R */
 	FT_COMMITTED = 10, /* R->S */
 	FT_ERROR = 11,     /* both */
-	FT_COUNT = 12
+	FT_RESUME = 12,    /* S->R: continue a session on a new connection */
+	FT_RESUMED = 13,   /* R->S */
+	FT_PING = 14,      /* both */
+	FT_PONG = 15,      /* both */
+	FT_COUNT = 16
+};
+
+/* Section 4.12: resume */
+#define FERRY_SESSION_ID_LEN   16u
+#define FERRY_PROOF_LEN        32u   /* HMAC-SHA256 */
+#define FERRY_RESUME_KEY_LABEL     "EXPORTER-ferry-resume-key"
+#define FERRY_RESUME_BIND_LABEL    "EXPORTER-ferry-resume-binding"
+#define FERRY_RESUME_PROOF_PREFIX  "ferry resume v1"
+
+enum ferry_resume_status {
+	RSM_INVALID = 0,
+	RSM_RECEIVING = 1, /* session open: continue from next_seq */
+	RSM_COMMITTED = 2, /* session committed: the sender cleans up */
 };
 
 /* Section 4.1: capabilities (bit flags; none defined in version 1) */

@@ -24,6 +24,7 @@
 #include <event2/event.h>
 
 #include <openssl/ssl.h>
+#include <xxhash.h>
 
 #include "err.h"
 #include "tls.h"
@@ -287,11 +288,11 @@ pair_fini(struct pair *p)
 }
 
 static struct tls_ctx *
-ctx_make(void **state, int is_server, const char *cert_dir, const char *name,
-    const char *ca_dir, const char *peer_name)
+ctx_make_pinned(void **state, int is_server, const char *cert_dir, const char *name,
+    const char *ca_dir, const char *peer_name, const char *pin0, const char *pin1)
 {
 	char cert[64], key[64], ca[64];
-	struct tls_opts o;
+	struct tls_opts o = { 0 };
 	struct tls_ctx *c = NULL;
 	struct ferr e = { 0 };
 	int r;
@@ -303,11 +304,21 @@ ctx_make(void **state, int is_server, const char *cert_dir, const char *name,
 	o.key_file = cpath(state, key);
 	o.ca_file = cpath(state, ca);
 	o.peer_name = peer_name;
+	o.pins[0] = pin0;
+	o.pins[1] = pin1;
 	r = tls_ctx_new(is_server, &o, &c, &e);
 	if (r != 0)
 		fail_msg("tls_ctx_new: %s", e.msg);
 	assert_non_null(c);
 	return c;
+}
+
+static struct tls_ctx *
+ctx_make(void **state, int is_server, const char *cert_dir, const char *name,
+    const char *ca_dir, const char *peer_name)
+{
+	return ctx_make_pinned(state, is_server, cert_dir, name, ca_dir, peer_name,
+	    NULL, NULL);
 }
 
 /* A client or server built from raw OpenSSL, to be a peer ferry would
@@ -891,6 +902,657 @@ test_keylog(void **state)
 	assert_contains(buf, "SERVER_TRAFFIC_SECRET_0 ");
 }
 
+/* ---- public-key pins ---- */
+
+static void
+pin_of(void **state, const char *rel, char pin[TLS_PIN_BUFLEN])
+{
+	struct ferr e = { 0 };
+
+	if (tls_pin_of_cert_file(cpath(state, rel), pin, TLS_PIN_BUFLEN, &e) != 0)
+		fail_msg("tls_pin_of_cert_file: %s", e.msg);
+	assert_int_equal(strlen(pin), TLS_PIN_LEN);
+}
+
+/* One handshake; returns 1 when both sides connected. */
+static int
+pinned_pair(struct tls_ctx *srv, struct tls_ctx *cli, struct pair *p)
+{
+	pair_init(p);
+	p->srv.send_len = 10;     /* so the client hears of a refusal */
+	p->cli.send_len = 10;
+	pair_start(p, srv, cli);
+	pair_run(p, UNTIL_EXCHANGED);
+	if (p->srv.done || p->cli.done)
+		pair_run(p, UNTIL_BOTH_DONE);
+	return p->srv.connected && p->cli.connected && !p->srv.done && !p->cli.done;
+}
+
+static void
+test_pin_of_cert_file(void **state)
+{
+	char pin[TLS_PIN_BUFLEN], other[TLS_PIN_BUFLEN], cmd[600], want[128];
+	struct ferr e = { 0 };
+	FILE *f;
+
+	/* the same as a tool ferry did not write computes */
+	pin_of(state, "good/receiver.pem", pin);
+	snprintf(cmd, sizeof(cmd), "openssl x509 -in %s -noout -pubkey | openssl pkey "
+	    "-pubin -outform DER | sha256sum", cpath(state, "good/receiver.pem"));
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(want, sizeof(want), f));
+	assert_int_equal(pclose(f), 0);
+	want[64] = '\0';
+	print_message("# receiver pin %s\n", pin);
+	assert_memory_equal(pin, "sha256:", 7);
+	assert_string_equal(pin + 7, want);
+
+	/* another key, another pin; the CA-independent key of one name */
+	pin_of(state, "good/sender.pem", other);
+	assert_string_not_equal(pin, other);
+
+	/* errors */
+	assert_int_equal(tls_pin_of_cert_file(cpath(state, "good/receiver.pem"), pin,
+	    TLS_PIN_LEN, &e), FERR_USAGE);
+	assert_string_equal(pin, "");
+	assert_int_equal(tls_pin_of_cert_file(cpath(state, "good/nobody.pem"), pin,
+	    sizeof(pin), &e), FERR_IO);
+	assert_contains(e.msg, "nobody.pem': No such file or directory");
+	assert_int_equal(tls_pin_of_cert_file(cpath(state, "good/receiver.key"), pin,
+	    sizeof(pin), &e), FERR_TLS);
+	assert_contains(e.msg, "receiver.key': no PEM certificate in it");
+	assert_string_equal(pin, "");
+}
+
+static void
+test_pins(void **state)
+{
+	char rcv[TLS_PIN_BUFLEN], snd[TLS_PIN_BUFLEN], oth[TLS_PIN_BUFLEN];
+	char evil[TLS_PIN_BUFLEN], want[160];
+	struct tls_ctx *srv = ctx_make(state, 1, "good", "receiver", "good", NULL);
+	struct tls_ctx *cli;
+	struct pair p;
+
+	pin_of(state, "good/receiver.pem", rcv);
+	pin_of(state, "good/sender.pem", snd);
+	pin_of(state, "good/other.pem", oth);
+	pin_of(state, "evil/receiver.pem", evil);
+
+	/* the right pin */
+	cli = ctx_make_pinned(state, 0, "good", "sender", "good", "receiver", rcv, NULL);
+	assert_true(pinned_pair(srv, cli, &p));
+	pair_fini(&p);
+	tls_ctx_free(cli);
+
+	/* rotation: the second pin matches, or only the second is set */
+	cli = ctx_make_pinned(state, 0, "good", "sender", "good", "receiver", oth, rcv);
+	assert_true(pinned_pair(srv, cli, &p));
+	pair_fini(&p);
+	tls_ctx_free(cli);
+	cli = ctx_make_pinned(state, 0, "good", "sender", "good", "receiver", NULL, rcv);
+	assert_true(pinned_pair(srv, cli, &p));
+	pair_fini(&p);
+	tls_ctx_free(cli);
+
+	/* hex digits in upper case are the same pin */
+	for (size_t i = 7; i < TLS_PIN_LEN; i++)
+		want[i] = (rcv[i] >= 'a' && rcv[i] <= 'f') ? (char)(rcv[i] - 32) : rcv[i];
+	memcpy(want, rcv, 7);
+	want[TLS_PIN_LEN] = '\0';
+	cli = ctx_make_pinned(state, 0, "good", "sender", "good", "receiver", want, NULL);
+	assert_true(pinned_pair(srv, cli, &p));
+	pair_fini(&p);
+	tls_ctx_free(cli);
+
+	/* no pin matches: refused, naming the key the server has */
+	cli = ctx_make_pinned(state, 0, "good", "sender", "good", "receiver", snd, oth);
+	assert_false(pinned_pair(srv, cli, &p));
+	snprintf(want, sizeof(want), "TLS handshake: server public key %s matches no "
+	    "pinned key", rcv);
+	assert_failed(&p.cli, FERR_TLS, want);
+	assert_false(p.cli.connected);
+	assert_failed(&p.srv, FERR_TLS, "client rejected our certificate");
+	pair_fini(&p);
+	tls_ctx_free(cli);
+
+	/* a pin does not replace the CA: the other CA's key, pinned, is
+	 * still refused for its CA */
+	tls_ctx_free(srv);
+	srv = ctx_make(state, 1, "evil", "receiver", "good", NULL);
+	cli = ctx_make_pinned(state, 0, "good", "sender", "good", "receiver", evil, NULL);
+	assert_false(pinned_pair(srv, cli, &p));
+	assert_failed(&p.cli, FERR_TLS, "server certificate 'receiver' is not signed "
+	    "by our CA");
+	pair_fini(&p);
+	tls_ctx_free(cli);
+	tls_ctx_free(srv);
+
+	/* the server pins clients */
+	cli = ctx_make(state, 0, "good", "sender", "good", "receiver");
+	srv = ctx_make_pinned(state, 1, "good", "receiver", "good", NULL, snd, NULL);
+	assert_true(pinned_pair(srv, cli, &p));
+	pair_fini(&p);
+	tls_ctx_free(srv);
+	srv = ctx_make_pinned(state, 1, "good", "receiver", "good", NULL, oth, rcv);
+	assert_false(pinned_pair(srv, cli, &p));
+	snprintf(want, sizeof(want), "TLS handshake: client public key %s matches no "
+	    "pinned key", snd);
+	assert_failed(&p.srv, FERR_TLS, want);
+	assert_failed(&p.cli, FERR_TLS, "server rejected our certificate");
+	pair_fini(&p);
+	tls_ctx_free(srv);
+	tls_ctx_free(cli);
+}
+
+static int
+ctx_try_pin(void **state, const char *pin0, const char *pin1, struct ferr *e)
+{
+	struct tls_opts o = {
+		.cert_file = cpath(state, "good/sender.pem"),
+		.key_file = cpath(state, "good/sender.key"),
+		.ca_file = cpath(state, "good/ca.pem"),
+		.peer_name = "receiver",
+		.pins = { pin0, pin1 },
+	};
+	struct tls_ctx *c = NULL;
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	r = tls_ctx_new(0, &o, &c, e);
+	print_message("# tls_ctx_new: %s (%s)\n", r == 0 ? "ok" : e->msg, ferr_name(r));
+	if (r == 0)
+		assert_non_null(c);
+	else
+		assert_null(c);
+	tls_ctx_free(c);
+	return r;
+}
+
+static void
+test_pin_syntax(void **state)
+{
+	static const char hex64[] =
+	    "0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789abcdef";
+	static const char *bad[] = {
+		"",
+		"sha256:",
+		"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde",
+		"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0",
+		"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg",
+		"sha256: 123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		"sha1:0123456789abcdef0123456789abcdef01234567",
+		"SHA256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		"sha256:ASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4mrze8=",  /* base64 */
+	};
+	char good[TLS_PIN_BUFLEN];
+	struct ferr e;
+	size_t i;
+
+	snprintf(good, sizeof(good), "sha256:%s", hex64);
+	assert_int_equal(ctx_try_pin(state, good, NULL, &e), 0);
+	assert_int_equal(ctx_try_pin(state, NULL, good, &e), 0);
+	assert_int_equal(ctx_try_pin(state, good, good, &e), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char want[160];
+
+		snprintf(want, sizeof(want), "TLS: pin '%s' is not 'sha256:' and 64 hex "
+		    "digits", bad[i]);
+		assert_int_equal(ctx_try_pin(state, bad[i], NULL, &e), FERR_USAGE);
+		assert_string_equal(e.msg, want);
+		/* the second slot is checked too, and named */
+		assert_int_equal(ctx_try_pin(state, good, bad[i], &e), FERR_USAGE);
+		assert_string_equal(e.msg, want);
+	}
+}
+
+/* ---- key updates over a bulk transfer ---- */
+
+#define KU_CHUNK (1u << 20)
+#define KU_GUARD_SECONDS 120
+
+/* One direction of a transfer: the side that writes it and the hashes of
+ * what was written and what arrived. */
+struct flow {
+	struct side *s;           /* the writing side (events go to event_cb) */
+	struct flow *peer;        /* the flow the same side reads */
+	uint64_t to_send, sent;
+	uint64_t ku_every, ku_next;   /* request an update every ku_every bytes */
+	unsigned ku_requests;
+	uint64_t recvd;           /* of the peer's flow, by this side */
+	uint64_t gen;             /* xorshift state of what is written */
+	XXH64_state_t *tx, *rx;
+	unsigned char *chunk;
+	int *stop;                /* set, with a loop break, when all arrived */
+};
+
+static int
+flows_finished(const struct flow *a)
+{
+	const struct flow *b = a->peer;
+
+	return (a->recvd >= b->to_send && b->recvd >= a->to_send) ||
+	    a->s->done || b->s->done;
+}
+
+static void
+flow_check_end(struct flow *f)
+{
+	if (flows_finished(f))
+		event_base_loopbreak(f->s->p->base);
+}
+
+/* Keep up to two chunks queued; libevent calls back below one. */
+static void
+flow_fill(struct flow *f)
+{
+	struct bufferevent *bev = f->s->bev;
+
+	while (f->sent < f->to_send &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) < 2 * KU_CHUNK) {
+		size_t n = f->to_send - f->sent < KU_CHUNK ? f->to_send - f->sent : KU_CHUNK;
+
+		for (size_t i = 0; i < n; i += 8) {
+			f->gen ^= f->gen << 13;
+			f->gen ^= f->gen >> 7;
+			f->gen ^= f->gen << 17;
+			memcpy(f->chunk + i, &f->gen, 8);
+		}
+		assert_int_equal(XXH64_update(f->tx, f->chunk, n), XXH_OK);
+		assert_int_equal(bufferevent_write(bev, f->chunk, n), 0);
+		f->sent += n;
+		if (f->ku_every != 0 && f->sent >= f->ku_next) {
+			assert_int_equal(tls_bev_key_update(bev), 0);
+			f->ku_requests++;
+			f->ku_next += f->ku_every;
+		}
+	}
+}
+
+static void
+flow_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct flow *f = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec v[16];
+	int n;
+
+	while ((n = evbuffer_peek(in, -1, NULL, v, 16)) > 0) {
+		size_t got = 0;
+
+		if (n > 16)
+			n = 16;
+		for (int i = 0; i < n; i++) {
+			assert_int_equal(XXH64_update(f->rx, v[i].iov_base, v[i].iov_len), XXH_OK);
+			got += v[i].iov_len;
+		}
+		f->recvd += got;
+		assert_int_equal(evbuffer_drain(in, got), 0);
+	}
+	flow_check_end(f);
+}
+
+static void
+flow_write_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	flow_fill(arg);
+}
+
+static void
+flow_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct flow *f = arg;
+
+	event_cb(bev, what, f->s);
+	if (what & BEV_EVENT_CONNECTED)
+		flow_fill(f);
+	flow_check_end(f);
+}
+
+static void
+flow_init(struct flow *f, struct side *s, struct flow *peer, uint64_t seed)
+{
+	memset(f, 0, sizeof(*f));
+	f->s = s;
+	f->peer = peer;
+	f->gen = seed;
+	f->tx = XXH64_createState();
+	f->rx = XXH64_createState();
+	f->chunk = malloc(KU_CHUNK);
+	assert_non_null(f->tx);
+	assert_non_null(f->rx);
+	assert_non_null(f->chunk);
+	assert_int_equal(XXH64_reset(f->tx, 0), XXH_OK);
+	assert_int_equal(XXH64_reset(f->rx, 0), XXH_OK);
+}
+
+static void
+flow_fini(struct flow *f)
+{
+	XXH64_freeState(f->tx);
+	XXH64_freeState(f->rx);
+	free(f->chunk);
+}
+
+/* Send to_send bytes each way (a from the client, b from the server) with
+ * the given update spacing, then check every byte arrived, in order. */
+static void
+flows_run(struct flow *a, struct flow *b, uint64_t a_bytes, uint64_t a_every,
+    uint64_t b_bytes, uint64_t b_every)
+{
+	struct timeval guard = { KU_GUARD_SECONDS, 0 };
+	struct event_base *base = a->s->p->base;
+
+	a->to_send += a_bytes;
+	a->ku_every = a_every;
+	a->ku_next = a->sent + a_every;
+	b->to_send += b_bytes;
+	b->ku_every = b_every;
+	b->ku_next = b->sent + b_every;
+	if (a->s->connected)
+		flow_fill(a);
+	if (b->s->connected)
+		flow_fill(b);
+	if (!flows_finished(a)) {
+		assert_int_equal(event_base_loopexit(base, &guard), 0);
+		assert_int_equal(event_base_dispatch(base), 0);
+	}
+	if (a->s->done || b->s->done)
+		fail_msg("a side failed: %s / %s", a->s->err.msg, b->s->err.msg);
+	if (!flows_finished(a))
+		fail_msg("timed out: %llu of %llu and %llu of %llu bytes arrived",
+		    (unsigned long long)b->recvd, (unsigned long long)a->to_send,
+		    (unsigned long long)a->recvd, (unsigned long long)b->to_send);
+	/* all arrived, intact: the hash of what each wrote is the hash of
+	 * what the other read */
+	assert_int_equal(b->recvd, a->to_send);
+	assert_int_equal(a->recvd, b->to_send);
+	assert_true(XXH64_digest(a->tx) == XXH64_digest(b->rx));
+	assert_true(XXH64_digest(b->tx) == XXH64_digest(a->rx));
+}
+
+static void
+flows_attach(struct pair *p, struct flow *cf, struct flow *sf)
+{
+	p->until = UNTIL_BOTH_DONE;      /* event_cb's own check: errors only */
+	bufferevent_setcb(p->cli.bev, flow_read_cb, flow_write_cb, flow_event_cb, cf);
+	bufferevent_setcb(p->srv.bev, flow_read_cb, flow_write_cb, flow_event_cb, sf);
+	bufferevent_setwatermark(p->cli.bev, EV_WRITE, KU_CHUNK, 0);
+	bufferevent_setwatermark(p->srv.bev, EV_WRITE, KU_CHUNK, 0);
+}
+
+static void
+print_updates(const char *when, struct pair *p, const struct flow *cf,
+    const struct flow *sf)
+{
+	print_message("# %s: client asked %u, sent %llu, received %llu; server asked "
+	    "%u, sent %llu, received %llu\n", when, cf->ku_requests,
+	    (unsigned long long)tls_bev_key_updates(p->cli.bev),
+	    (unsigned long long)tls_bev_key_updates_received(p->cli.bev), sf->ku_requests,
+	    (unsigned long long)tls_bev_key_updates(p->srv.bev),
+	    (unsigned long long)tls_bev_key_updates_received(p->srv.bev));
+}
+
+static void
+test_key_update_bulk(void **state)
+{
+	struct tls_ctx *srv = ctx_make(state, 1, "good", "receiver", "good", NULL);
+	struct tls_ctx *cli = ctx_make(state, 0, "good", "sender", "good", "receiver");
+	struct flow cf, sf;
+	uint64_t cli_sent, srv_sent;
+	struct pair p;
+
+	pair_init(&p);
+	pair_start(&p, srv, cli);
+	flow_init(&cf, &p.cli, &sf, 0x9e3779b97f4a7c15ull);
+	flow_init(&sf, &p.srv, &cf, 0x0123456789abcdefull);
+	flows_attach(&p, &cf, &sf);
+
+	/* 64 MiB one way in 1 MiB writes, an update asked for every 4 MiB */
+	flows_run(&cf, &sf, 64 * (uint64_t)KU_CHUNK, 4 * (uint64_t)KU_CHUNK, 0, 0);
+	print_updates("one way", &p, &cf, &sf);
+	assert_int_equal(cf.ku_requests, 16);
+	assert_true(tls_bev_key_updates(p.cli.bev) >= 10);
+	assert_true(tls_bev_key_updates_received(p.srv.bev) >= 10);
+	assert_true(tls_bev_key_updates_received(p.srv.bev) <=
+	    tls_bev_key_updates(p.cli.bev));
+	cli_sent = tls_bev_key_updates(p.cli.bev);
+
+	/* both ways at once afterwards, both asking for updates; the server
+	 * answers the client's requests when it writes */
+	flows_run(&cf, &sf, 8 * (uint64_t)KU_CHUNK, 2 * (uint64_t)KU_CHUNK,
+	    8 * (uint64_t)KU_CHUNK, (uint64_t)KU_CHUNK);
+	print_updates("both ways", &p, &cf, &sf);
+	srv_sent = tls_bev_key_updates(p.srv.bev);
+	assert_true(srv_sent >= 1);
+	assert_true(tls_bev_key_updates_received(p.cli.bev) >= 1);
+	assert_true(tls_bev_key_updates(p.cli.bev) > cli_sent);
+
+	/* and a little more each way after the last update */
+	flows_run(&cf, &sf, 1000, 0, 1001, 0);
+	print_updates("after", &p, &cf, &sf);
+	assert_int_equal(tls_bev_key_updates_received(p.cli.bev),
+	    tls_bev_key_updates(p.srv.bev));
+	assert_int_equal(tls_bev_key_updates_received(p.srv.bev),
+	    tls_bev_key_updates(p.cli.bev));
+	assert_false(p.srv.done || p.cli.done);
+
+	flow_fini(&cf);
+	flow_fini(&sf);
+	pair_fini(&p);
+	tls_ctx_free(srv);
+	tls_ctx_free(cli);
+}
+
+/* An update asked for on an idle connection goes out with the next write,
+ * and several asked for before it merge into one. */
+static void
+test_key_update_idle(void **state)
+{
+	struct tls_ctx *srv = ctx_make(state, 1, "good", "receiver", "good", NULL);
+	struct tls_ctx *cli = ctx_make(state, 0, "good", "sender", "good", "receiver");
+	struct bufferevent *plain;
+	struct pair p;
+
+	pair_init(&p);
+	pair_start(&p, srv, cli);
+	/* not before the handshake */
+	assert_int_equal(tls_bev_key_update(p.cli.bev), FERR_TLS);
+	pair_run(&p, UNTIL_BOTH_CONNECTED);
+	assert_true(p.srv.connected && p.cli.connected);
+	assert_int_equal(tls_bev_key_updates(p.cli.bev), 0);
+
+	assert_int_equal(tls_bev_key_update(p.cli.bev), 0);
+	assert_int_equal(tls_bev_key_update(p.cli.bev), 0);
+	assert_int_equal(tls_bev_key_update(p.cli.bev), 0);
+	p.cli.send_len = 0;
+	assert_int_equal(bufferevent_write(p.cli.bev, "ping", 4), 0);
+	p.srv.send_len = 0;
+	p.cli.send_len = 4;       /* wait for the 4 bytes */
+	pair_run(&p, UNTIL_EXCHANGED);
+	assert_int_equal(evbuffer_get_length(p.srv.rx), 4);
+	assert_int_equal(tls_bev_key_updates(p.cli.bev), 1);
+	assert_int_equal(tls_bev_key_updates_received(p.srv.bev), 1);
+
+	/* the server answers when it writes */
+	assert_int_equal(bufferevent_write(p.srv.bev, "pong", 4), 0);
+	p.srv.send_len = 4;
+	pair_run(&p, UNTIL_EXCHANGED);
+	assert_int_equal(evbuffer_get_length(p.cli.rx), 4);
+	assert_int_equal(tls_bev_key_updates(p.srv.bev), 1);
+	assert_int_equal(tls_bev_key_updates_received(p.cli.bev), 1);
+
+	/* not once closing, and not on a bufferevent that is not TLS */
+	assert_int_equal(tls_bev_close_notify(p.cli.bev), 0);
+	assert_int_equal(tls_bev_key_update(p.cli.bev), FERR_TLS);
+	plain = bufferevent_socket_new(p.base, -1, 0);
+	assert_non_null(plain);
+	assert_int_equal(tls_bev_key_update(plain), FERR_TLS);
+	assert_int_equal(tls_bev_key_updates(plain), 0);
+	assert_int_equal(tls_bev_key_updates_received(plain), 0);
+	bufferevent_free(plain);
+
+	pair_fini(&p);
+	tls_ctx_free(srv);
+	tls_ctx_free(cli);
+}
+
+/* ---- resume-proof helpers ---- */
+
+static void
+hex_to_bytes(const char *hex, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+
+		assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
+		out[i] = (uint8_t)v;
+	}
+}
+
+static void
+test_hmac_sha256(void **state)
+{
+	static const char tc2[] = "what do ya want for nothing?";
+	uint8_t key1[20], mac[32], want[32];
+
+	(void)state;
+	/* RFC 4231 test case 2 */
+	assert_int_equal(tls_hmac_sha256("Jefe", 4, tc2, strlen(tc2), mac), 0);
+	hex_to_bytes("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+	    want, 32);
+	assert_memory_equal(mac, want, 32);
+	/* RFC 4231 test case 1 */
+	memset(key1, 0x0b, sizeof(key1));
+	assert_int_equal(tls_hmac_sha256(key1, sizeof(key1), "Hi There", 8, mac), 0);
+	hex_to_bytes("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+	    want, 32);
+	assert_memory_equal(mac, want, 32);
+	/* empty key and message */
+	assert_int_equal(tls_hmac_sha256(NULL, 0, NULL, 0, mac), 0);
+	hex_to_bytes("b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad",
+	    want, 32);
+	assert_memory_equal(mac, want, 32);
+	assert_int_equal(tls_hmac_sha256(NULL, 1, "x", 1, mac), FERR_INTERNAL);
+	assert_int_equal(tls_hmac_sha256("k", 1, NULL, 1, mac), FERR_INTERNAL);
+}
+
+static void
+test_ct_equal(void **state)
+{
+	uint8_t a[32], b[32];
+
+	(void)state;
+	for (int i = 0; i < 32; i++)
+		a[i] = b[i] = (uint8_t)(i * 7);
+	assert_int_equal(tls_ct_equal(a, b, 32), 1);
+	assert_int_equal(tls_ct_equal(a, b, 0), 1);
+	b[0] ^= 1;
+	assert_int_equal(tls_ct_equal(a, b, 32), 0);
+	assert_int_equal(tls_ct_equal(a + 1, b + 1, 31), 1);
+	b[0] ^= 1;
+	b[31] ^= 0x80;
+	assert_int_equal(tls_ct_equal(a, b, 32), 0);
+	assert_int_equal(tls_ct_equal(a, b, 31), 1);
+}
+
+/* ---- the settings of RELIABILITY.md "TLS settings" ---- */
+
+static void
+tickets_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+    SSL *ssl, void *arg)
+{
+	(void)version; (void)ssl;
+	if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+	    ((const unsigned char *)buf)[0] == SSL3_MT_NEWSESSION_TICKET)
+		(*(int *)arg)++;
+}
+
+static void
+assert_ctx_settings(SSL *ssl, int is_server)
+{
+	SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+
+	assert_int_equal(SSL_version(ssl), TLS1_3_VERSION);
+	assert_int_equal(SSL_CTX_get_min_proto_version(ctx), TLS1_3_VERSION);
+	assert_int_equal(SSL_CTX_get_max_proto_version(ctx), TLS1_3_VERSION);
+	assert_true(SSL_CTX_get_security_level(ctx) >= 2);
+	assert_true(SSL_get_security_level(ssl) >= 2);
+	assert_int_equal(SSL_CTX_get_verify_depth(ctx), 4);
+	assert_int_equal(SSL_CTX_get_verify_mode(ctx), SSL_VERIFY_PEER |
+	    (is_server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0));
+	assert_true(SSL_CTX_get_options(ctx) & SSL_OP_NO_TICKET);
+	assert_true(SSL_CTX_get_options(ctx) & SSL_OP_NO_RENEGOTIATION);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+	assert_false(SSL_CTX_get_options(ctx) & SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
+	assert_int_equal(SSL_CTX_get_session_cache_mode(ctx), SSL_SESS_CACHE_OFF);
+	assert_int_equal(SSL_CTX_get_num_tickets(ctx), 0);
+	assert_int_equal(SSL_CTX_get_max_early_data(ctx), 0);
+	assert_int_equal(SSL_CTX_get_recv_max_early_data(ctx), 0);
+	assert_int_equal(SSL_CTX_sess_number(ctx), 0);
+}
+
+static void
+test_settings(void **state)
+{
+	struct tls_ctx *srv = ctx_make(state, 1, "good", "receiver", "good", NULL);
+	struct tls_ctx *cli = ctx_make(state, 0, "good", "sender", "good", "receiver");
+	SSL_SESSION *first = NULL;
+	int tickets = 0, round;
+	struct pair p;
+
+	/* ferry to ferry: TLS 1.3, the settings in force, nothing resumable */
+	pair_init(&p);
+	p.srv.send_len = 100;
+	p.cli.send_len = 100;
+	pair_start(&p, srv, cli);
+	pair_run(&p, UNTIL_EXCHANGED);
+	assert_true(p.srv.connected && p.cli.connected);
+	assert_ctx_settings(bufferevent_openssl_get_ssl(p.srv.bev), 1);
+	assert_ctx_settings(bufferevent_openssl_get_ssl(p.cli.bev), 0);
+	assert_false(SSL_SESSION_is_resumable(SSL_get0_session(
+	    bufferevent_openssl_get_ssl(p.cli.bev))));
+	pair_fini(&p);
+
+	/* a stock OpenSSL client that would take tickets, connecting twice
+	 * and offering the first session the second time, gets none */
+	for (round = 0; round < 2; round++) {
+		SSL *ssl;
+
+		pair_init(&p);
+		p.srv.send_len = 100;
+		pair_start(&p, srv, NULL);
+		side_attach(&p.cli, raw_bev(p.base, p.fds[1], 0,
+		    cpath(state, "good/sender.pem"), cpath(state, "good/sender.key"),
+		    cpath(state, "good/ca.pem"), TLS1_3_VERSION));
+		p.fds[1] = -1;
+		ssl = bufferevent_openssl_get_ssl(p.cli.bev);
+		SSL_set_msg_callback(ssl, tickets_cb);
+		SSL_set_msg_callback_arg(ssl, &tickets);
+		if (first != NULL)
+			assert_int_equal(SSL_set_session(ssl, first), 1);
+		pair_run(&p, UNTIL_EXCHANGED);
+		assert_true(p.srv.connected && p.cli.connected);
+		assert_int_equal(evbuffer_get_length(p.cli.rx), 100);
+		assert_false(SSL_session_reused(ssl));
+		if (first == NULL) {
+			first = SSL_get1_session(ssl);
+			assert_non_null(first);
+			assert_false(SSL_SESSION_is_resumable(first));
+		}
+		assert_int_equal(SSL_CTX_sess_number(SSL_get_SSL_CTX(
+		    bufferevent_openssl_get_ssl(p.srv.bev))), 0);
+		pair_fini(&p);
+	}
+	assert_int_equal(tickets, 0);
+	SSL_SESSION_free(first);
+	tls_ctx_free(srv);
+	tls_ctx_free(cli);
+}
+
 int
 main(void)
 {
@@ -914,6 +1576,14 @@ main(void)
 		cmocka_unit_test(test_plaintext_peers),
 		cmocka_unit_test(test_ctx_errors),
 		cmocka_unit_test(test_keylog),
+		cmocka_unit_test(test_pin_of_cert_file),
+		cmocka_unit_test(test_pins),
+		cmocka_unit_test(test_pin_syntax),
+		cmocka_unit_test(test_key_update_idle),
+		cmocka_unit_test(test_key_update_bulk),
+		cmocka_unit_test(test_hmac_sha256),
+		cmocka_unit_test(test_ct_equal),
+		cmocka_unit_test(test_settings),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

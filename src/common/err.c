@@ -57,6 +57,8 @@ ferr_name(int code)
 	case FERR_PROTO_CODEC: return "PROTO_CODEC";
 	case FERR_PROTO_HASH: return "PROTO_HASH";
 	case FERR_PROTO_VERSION: return "PROTO_VERSION";
+	case FERR_PROTO_RESUME: return "PROTO_RESUME";
+	case FERR_PROTO_FLOOD: return "PROTO_FLOOD";
 	case FERR_REFUSED: return "REFUSED";
 	case FERR_REFUSE_SIZE: return "REFUSE_SIZE";
 	case FERR_REFUSE_COUNT: return "REFUSE_COUNT";
@@ -74,6 +76,7 @@ ferr_name(int code)
 	case FERR_TIMEOUT: return "TIMEOUT";
 	case FERR_ABORTED: return "ABORTED";
 	case FERR_USAGE: return "USAGE";
+	case FERR_INDOUBT: return "INDOUBT";
 	case FERR_INTERNAL: return "INTERNAL";
 	default: return "UNKNOWN";
 	}

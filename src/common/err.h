@@ -25,6 +25,8 @@ enum ferr_code {
 	FERR_PROTO_CODEC = -15,   /* lz4 payload does not decode to one unit */
 	FERR_PROTO_HASH = -16,    /* reference hash does not match */
 	FERR_PROTO_VERSION = -17, /* bad magic or unsupported version */
+	FERR_PROTO_RESUME = -18,  /* resume refused: unknown session, bad proof */
+	FERR_PROTO_FLOOD = -19,   /* too many control frames */
 
 	/* pre-flight refusals (manifest) */
 	FERR_REFUSED = -20,       /* generic refusal */
@@ -46,6 +48,7 @@ enum ferr_code {
 	FERR_TIMEOUT = -35,
 	FERR_ABORTED = -36,
 	FERR_USAGE = -37,         /* bad command line or config value */
+	FERR_INDOUBT = -38,       /* COMMIT sent, outcome never learned */
 	FERR_INTERNAL = -40,
 };
 

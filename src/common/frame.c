@@ -17,6 +17,10 @@ static const struct frame_info frame_table[FT_COUNT] = {
 	[FT_COMMIT] = { "COMMIT", 28, 12 + 20 * FERRY_MAX_DEVICES + 16, FDIR_S2R },
 	[FT_COMMITTED] = { "COMMITTED", 8, 8, FDIR_R2S },
 	[FT_ERROR] = { "ERROR", 6, 6 + FERRY_TEXT_MAX, FDIR_BOTH },
+	[FT_RESUME] = { "RESUME", 60, 60, FDIR_S2R },
+	[FT_RESUMED] = { "RESUMED", 20, 20, FDIR_R2S },
+	[FT_PING] = { "PING", 8, 8, FDIR_BOTH },
+	[FT_PONG] = { "PONG", 8, 8, FDIR_BOTH },
 };
 
 const struct frame_info *

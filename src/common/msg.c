@@ -307,6 +307,49 @@ msg_commit_decode(const uint8_t *p, size_t n, struct msg_commit *m, struct ferr 
 }
 
 int
+msg_resume_decode(const uint8_t *p, size_t n, struct msg_resume *m, struct ferr *e)
+{
+	struct rd r;
+	uint32_t magic;
+	uint16_t rsv;
+	int rc;
+
+	rd_init(&r, p, n);
+	rd_u32(&r, &magic);
+	rd_u16(&r, &m->version);
+	rd_u16(&r, &rsv);
+	rd_u32(&r, &m->max_frame);
+	rd_copy(&r, m->session_id, sizeof(m->session_id));
+	rd_copy(&r, m->proof, sizeof(m->proof));
+	CHECK_END(&r, e, "RESUME");
+	if ((rc = check_magic_version(magic, m->version, "RESUME", e)) != 0)
+		return rc;
+	if (rsv != 0)
+		return ferr_set(e, FERR_PROTO, "RESUME: reserved 0x%04x, must be 0", rsv);
+	return check_max_frame(m->max_frame, "RESUME", e);
+}
+
+int
+msg_resumed_decode(const uint8_t *p, size_t n, struct msg_resumed *m, struct ferr *e)
+{
+	struct rd r;
+
+	rd_init(&r, p, n);
+	rd_u32(&r, &m->status);
+	rd_u64(&r, &m->next_seq);
+	rd_u64(&r, &m->state_offset);
+	CHECK_END(&r, e, "RESUMED");
+	if (m->status != RSM_RECEIVING && m->status != RSM_COMMITTED)
+		return ferr_set(e, FERR_PROTO_RANGE, "RESUMED: status %u unknown", m->status);
+	if (m->next_seq == 0)
+		return ferr_set(e, FERR_PROTO_RANGE, "RESUMED: next_seq 0");
+	if (m->state_offset > FERRY_STATE_SIZE_MAX)
+		return ferr_set(e, FERR_PROTO_RANGE, "RESUMED: state_offset %llu > max",
+		    (unsigned long long)m->state_offset);
+	return 0;
+}
+
+int
 msg_pages_decode(struct rd *r, struct msg_pages *m, struct ferr *e)
 {
 	rd_u64(r, &m->seq);
@@ -512,6 +555,31 @@ msg_commit_encode(struct wr *w, const struct msg_commit *m)
 		wr_bytes(w, m->dev[i].digest, FERRY_HASH_LEN);
 	}
 	wr_bytes(w, m->state_digest, FERRY_HASH_LEN);
+	return finish(w, at);
+}
+
+int
+msg_resume_encode(struct wr *w, const struct msg_resume *m)
+{
+	size_t at = frame_begin(w, FT_RESUME);
+
+	wr_u32(w, FERRY_MAGIC);
+	wr_u16(w, m->version);
+	wr_u16(w, 0);
+	wr_u32(w, m->max_frame);
+	wr_bytes(w, m->session_id, sizeof(m->session_id));
+	wr_bytes(w, m->proof, sizeof(m->proof));
+	return finish(w, at);
+}
+
+int
+msg_resumed_encode(struct wr *w, const struct msg_resumed *m)
+{
+	size_t at = frame_begin(w, FT_RESUMED);
+
+	wr_u32(w, m->status);
+	wr_u64(w, m->next_seq);
+	wr_u64(w, m->state_offset);
 	return finish(w, at);
 }
 

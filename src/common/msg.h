@@ -107,6 +107,19 @@ struct msg_commit {             /* 4.9 COMMIT */
 	uint8_t state_digest[FERRY_HASH_LEN];
 };
 
+struct msg_resume {             /* 4.12 RESUME */
+	uint16_t version;
+	uint32_t max_frame;
+	uint8_t session_id[FERRY_SESSION_ID_LEN];
+	uint8_t proof[FERRY_PROOF_LEN];
+};
+
+struct msg_resumed {            /* 4.13 RESUMED */
+	uint32_t status;            /* enum ferry_resume_status */
+	uint64_t next_seq;          /* PAGES sequence number expected next */
+	uint64_t state_offset;      /* STATE bytes already received */
+};
+
 /* Decoders: consume the whole payload (leftover bytes are an error) and
  * check every field; errors name the frame and field. */
 int msg_hello_decode(const uint8_t *p, size_t n, struct msg_hello *m, struct ferr *e) FERRY_MUST_CHECK;
@@ -118,6 +131,8 @@ int msg_error_decode(const uint8_t *p, size_t n, struct msg_text *m, struct ferr
 int msg_seq_decode(uint8_t type, const uint8_t *p, size_t n, struct msg_seq *m, struct ferr *e) FERRY_MUST_CHECK;
 int msg_state_decode(const uint8_t *p, size_t n, struct msg_state *m, struct ferr *e) FERRY_MUST_CHECK;
 int msg_commit_decode(const uint8_t *p, size_t n, struct msg_commit *m, struct ferr *e) FERRY_MUST_CHECK;
+int msg_resume_decode(const uint8_t *p, size_t n, struct msg_resume *m, struct ferr *e) FERRY_MUST_CHECK;
+int msg_resumed_decode(const uint8_t *p, size_t n, struct msg_resumed *m, struct ferr *e) FERRY_MUST_CHECK;
 
 /* PAGES: decode the 20-byte header, leaving r at the first entry. */
 int msg_pages_decode(struct rd *r, struct msg_pages *m, struct ferr *e) FERRY_MUST_CHECK;
@@ -137,6 +152,10 @@ int msg_error_encode(struct wr *w, const struct msg_text *m);
 int msg_seq_encode(struct wr *w, uint8_t type, const struct msg_seq *m);
 int msg_state_encode(struct wr *w, const struct msg_state *m);
 int msg_commit_encode(struct wr *w, const struct msg_commit *m);
+int msg_resume_encode(struct wr *w, const struct msg_resume *m);
+int msg_resumed_encode(struct wr *w, const struct msg_resumed *m);
+/* PING and PONG carry a u64 nonce: use msg_seq_encode/decode with
+ * FT_PING / FT_PONG. */
 /* PAGES is built in place: begin writes the frame and PAGES headers with
  * count 0; entries are appended with msg_page_put; end patches count and
  * length. */

@@ -17,6 +17,7 @@ result_from_err(int code)
 	case FERR_NET:
 	case FERR_TLS: return RES_NETWORK;
 	case FERR_VERIFY: return RES_VERIFY;
+	case FERR_INDOUBT: return RES_INDOUBT;
 	case FERR_USAGE: return RES_USAGE;
 	default: return RES_ERROR;
 	}
@@ -33,6 +34,7 @@ result_name(enum result r)
 	case RES_NETWORK: return "network";
 	case RES_VERIFY: return "verify";
 	case RES_USAGE: return "usage";
+	case RES_INDOUBT: return "indoubt";
 	default: return "error";
 	}
 }

@@ -12,6 +12,7 @@ enum result {
 	RES_TIMEOUT = 5,   /* exit 5 */
 	RES_NETWORK = 6,   /* exit 6: connection, TLS or peer protocol failure */
 	RES_VERIFY = 7,    /* exit 7: digest mismatch at commit */
+	RES_INDOUBT = 8,   /* exit 8: COMMIT sent, outcome unknown; guest left paused */
 };
 
 /* Map an error code (enum ferr_code) to a result. */

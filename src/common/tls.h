@@ -1,12 +1,13 @@
 /* Mutual TLS 1.3 for ferry connections, over libevent bufferevents.
  *
- * This is the one place that knows about OpenSSL: tls.c is the only file
- * that includes its headers.  The settings follow RELIABILITY.md "TLS
- * settings": TLS 1.3 only; both sides present a certificate from the
- * shared CA (the server requires one); the client checks the server's name
- * and refuses to start without one; no session tickets, no 0-RTT; an EOF
- * without a TLS close_notify is an error (a truncated stream); security
- * level 2 or more; verify depth 4.
+ * This is the one place that knows about OpenSSL: tls.c and tls_explain.c
+ * are the only files that include its headers.  The settings follow
+ * RELIABILITY.md "TLS settings": TLS 1.3 only; both sides present a
+ * certificate from the shared CA (the server requires one); the client
+ * checks the server's name and refuses to start without one; optional
+ * SHA-256 pins of the peer's public key (two, for rotation); no session
+ * tickets, no 0-RTT; an EOF without a TLS close_notify is an error (a
+ * truncated stream); security level 2 or more; verify depth 4.
  *
  * Debugging: when the SSLKEYLOGFILE environment variable is set,
  * tls_ctx_new appends the session secrets to that file (NSS key log
@@ -16,6 +17,7 @@
 #define FERRY_TLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -24,6 +26,15 @@ struct event_base;
 
 /* Opaque: an OpenSSL context with the files loaded and checked. */
 struct tls_ctx;
+
+/* A pin is "sha256:" and 64 hex digits (either case; printed in lower
+ * case): the SHA-256 of the DER SubjectPublicKeyInfo of a certificate's
+ * key, the same as
+ *   openssl x509 -in CERT.pem -noout -pubkey |
+ *       openssl pkey -pubin -outform DER | sha256sum
+ * TLS_PIN_LEN is its length; a buffer for one needs TLS_PIN_BUFLEN. */
+#define TLS_PIN_LEN 71
+#define TLS_PIN_BUFLEN (TLS_PIN_LEN + 1)
 
 struct tls_opts {
 	const char *cert_file;  /* PEM: our certificate (chain), required */
@@ -35,14 +46,21 @@ struct tls_opts {
 	 * Server: if not NULL, the name the client's certificate must carry;
 	 * NULL accepts any certificate from the CA. */
 	const char *peer_name;
+	/* Each NULL or a pin (see above).  With at least one set, the peer's
+	 * own (leaf) certificate must, besides chaining to the CA and
+	 * carrying the name, hold a key matching one of them; two allow a
+	 * key rotation (old and new).  Either side may pin the other.
+	 * Zero-initialise the struct so unused pins are NULL. */
+	const char *pins[2];
 };
 
 /* Make a context for ferry-recv (is_server = 1) or ferry-send (0).
  * Loads and checks the three files; o and its strings are copied, so they
  * need not outlive the call.  On success *out owns the context; on failure
  * *out is NULL and e names the file and what is wrong with it.
- * Errors: FERR_USAGE (a file name missing, client without peer_name),
- * FERR_IO (a file cannot be read: "TLS: certificate file '/x.pem': No such
+ * Errors: FERR_USAGE (a file name missing, client without peer_name, a
+ * malformed pin: "TLS: pin 'sha256:12' is not 'sha256:' and 64 hex
+ * digits"; an empty string is malformed, not unset), FERR_IO (a file cannot be read: "TLS: certificate file '/x.pem': No such
  * file or directory"), FERR_TLS (a file's contents: not PEM, key does not
  * match the certificate, key too weak, encrypted key), FERR_NOMEM. */
 int tls_ctx_new(int is_server, const struct tls_opts *o, struct tls_ctx **out,
@@ -87,6 +105,8 @@ struct bufferevent *tls_bev_new(struct tls_ctx *c, struct event_base *base,
  *   "TLS handshake: server certificate 'receiver' has expired (not valid
  *    after 2020-02-01 00:00:00 UTC)"
  *   "TLS handshake: client offered TLS 1.2; TLS 1.3 is required"
+ *   "TLS handshake: server public key sha256:5d41...9c2a matches no
+ *    pinned key" (the full pin of the key it has)
  *   "TLS: connection closed by peer without close_notify (stream truncated)"
  * Returns FERR_TLS, or FERR_NET for a socket error, for a connection that
  * ended before the peer sent any byte, and for a clean close (the peer
@@ -116,5 +136,45 @@ int tls_bev_export(struct bufferevent *bev, const char *label,
  * FERR_NEED_MORE if the socket is full (try again shortly); FERR_TLS if
  * the connection is not open. */
 int tls_bev_close_notify(struct bufferevent *bev) FERRY_MUST_CHECK;
+
+/* Ask for a TLS 1.3 key update (RFC 8446 section 4.6.3) on a connected
+ * bufferevent: this side sends a KeyUpdate (update_requested) before its
+ * next record, switching its sending keys, and the peer answers with its
+ * own KeyUpdate when it next writes.  Bytes already queued are neither
+ * lost nor reordered; those written after the KeyUpdate use the new keys.
+ * It is sent with the next write, or when this side next reads (OpenSSL
+ * goes through its handshake code then); with nothing to write and
+ * nothing arriving it waits.  OpenSSL refuses a request while a record is
+ * half written on a full socket, or while a KeyUpdate is in progress;
+ * then the request is kept and made as soon as the output buffer drains
+ * past that record.  Requests made before the last one went out are
+ * merged into it.  Returns 0; FERR_TLS if bev is not a TLS bufferevent
+ * whose handshake is done, or the connection is closing (close_notify
+ * sent or received); FERR_NOMEM. */
+int tls_bev_key_update(struct bufferevent *bev) FERRY_MUST_CHECK;
+
+/* KeyUpdate messages this side has sent on bev (its own requests and its
+ * answers to the peer's) and received from the peer, since the handshake.
+ * 0 for a bufferevent that is not from tls_bev_new. */
+uint64_t tls_bev_key_updates(struct bufferevent *bev);
+uint64_t tls_bev_key_updates_received(struct bufferevent *bev);
+
+/* The pin (see TLS_PIN_LEN) of the first certificate in a PEM file, for
+ * operators to put in a peer's configuration.  out gets the NUL-terminated
+ * pin ("" on failure).  Returns 0; FERR_USAGE (outlen under
+ * TLS_PIN_BUFLEN), FERR_IO (cannot open the file), FERR_TLS (no PEM
+ * certificate in it), FERR_NOMEM. */
+int tls_pin_of_cert_file(const char *pem_path, char *out, size_t outlen,
+    struct ferr *e) FERRY_MUST_CHECK;
+
+/* HMAC-SHA256 (RFC 2104) of msg under key, into out; for resume proofs.
+ * key or msg may be NULL when its length is 0.  Returns 0, or
+ * FERR_INTERNAL (a length over INT_MAX, or OpenSSL failed). */
+int tls_hmac_sha256(const void *key, size_t keylen, const void *msg,
+    size_t msglen, uint8_t out[32]) FERRY_MUST_CHECK;
+
+/* 1 if the n bytes at a and b are equal, else 0, in time that depends
+ * only on n (for MACs and proofs; never memcmp those).  n = 0 gives 1. */
+int tls_ct_equal(const void *a, const void *b, size_t n) FERRY_MUST_CHECK;
 
 #endif

@@ -1,11 +1,7 @@
-/* ferry-recv: listens on the migration network, authenticates senders with
- * mutual TLS, and runs one receiver session (rsess + staging) per
- * connection.  This file only moves bytes between bufferevents and the
- * sans-I/O session. */
+/* ferry-recv: command line, listener, control socket and signals.  The
+ * work happens in rconn.c (connections) and rsessions.c (sessions). */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
@@ -16,366 +12,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "events.h"
-#include "frame.h"
-#include "pagehash.h"
+#include "ctl.h"
+#include "recvd.h"
 #include "result.h"
-#include "rsess.h"
-#include "staging.h"
+#include "sockopt.h"
 #include "tls.h"
 #include "units.h"
-
-struct recv_opts {
-	char listen_host[256];
-	uint16_t listen_port;
-	const char *cert, *key, *ca, *peer_name;
-	const char *dest_dir;
-	const char *on_commit;
-	uint32_t expect_disks;
-	uint32_t max_sessions;
-	uint64_t handshake_ms;
-	int once;
-	int json;
-};
-
-struct daemon;
-
-struct conn {
-	struct daemon *d;
-	struct bufferevent *bev;
-	struct rsess *sess;
-	struct staging *stg;
-	struct event *deadline;
-	char peer[256];
-	int closing;            /* flush output, then close */
-	int finished;           /* done event emitted */
-	uint64_t started_ms;
-	struct conn *next, *prev;   /* daemon's list of connections */
-};
-
-struct daemon {
-	struct recv_opts o;
-	struct event_base *base;
-	struct tls_ctx *tls;
-	struct evconnlistener *lst;
-	struct events ev;
-	uint32_t active;
-	struct conn *conns;
-	int last_result;
-	int served;
-};
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-random_bytes(void *buf, size_t n)
-{
-	uint8_t *p = buf;
-
-	while (n > 0) {
-		ssize_t k = getrandom(p, n, 0);
-
-		if (k <= 0)
-			continue;
-		p += k;
-		n -= (size_t)k;
-	}
-}
-
-static void
-run_on_commit(struct conn *c)
-{
-	const struct msg_manifest *m = rsess_manifest(c->sess);
-	char key[32], sid[33];
-	uint32_t i, n = staging_count(c->stg);
-	pid_t pid;
-	int status;
-
-	if (c->d->o.on_commit == NULL || m == NULL)
-		return;
-	pid = fork();
-	if (pid < 0) {
-		ev_log(&c->d->ev, "on-commit: fork: %s", strerror(errno));
-		return;
-	}
-	if (pid == 0) {
-		hash_hex(rsess_session_id(c->sess), sid);
-		setenv("FERRY_SESSION", sid, 1);
-		setenv("FERRY_DEST_DIR", c->d->o.dest_dir, 1);
-		snprintf(key, sizeof(key), "%u", n);
-		setenv("FERRY_NFILES", key, 1);
-		for (i = 0; i < n; i++) {
-			snprintf(key, sizeof(key), "FERRY_PATH_%u", i);
-			setenv(key, staging_final_path(c->stg, i), 1);
-		}
-		execl("/bin/sh", "sh", "-c", c->d->o.on_commit, (char *)NULL);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		ev_log(&c->d->ev, "on-commit command failed (status %d)", status);
-}
-
-static void
-conn_done_event(struct conn *c, int code, const char *why)
-{
-	const struct rsess_stats *st = c->sess ? rsess_stats(c->sess) : NULL;
-	enum result r = result_from_err(code);
-	struct json_object *o = json_object_new_object();
-	char sid[33] = "";
-
-	if (c->finished)
-		return;
-	c->finished = 1;
-	c->d->last_result = r;
-	if (c->sess != NULL)
-		hash_hex(rsess_session_id(c->sess), sid);
-	if (r == RES_OK)
-		ev_log(&c->d->ev, "session %.16s from %s: committed (%llu bytes, %llu ms)", sid, c->peer,
-		    st ? (unsigned long long)st->logical_bytes : 0ULL,
-		    (unsigned long long)(now_ms() - c->started_ms));
-	else
-		ev_log(&c->d->ev, "session %.16s from %s: %s: %s", sid, c->peer, result_name(r), why);
-	json_object_object_add(o, "result", json_object_new_string(result_name(r)));
-	if (r != RES_OK)
-		json_object_object_add(o, "error", json_object_new_string(why));
-	json_object_object_add(o, "session", json_object_new_string(sid));
-	json_object_object_add(o, "peer", json_object_new_string(c->peer));
-	if (st != NULL) {
-		json_object_object_add(o, "logical_bytes", json_object_new_int64((int64_t)st->logical_bytes));
-		json_object_object_add(o, "pages_zero", json_object_new_int64((int64_t)st->pages_zero));
-		json_object_object_add(o, "pages_dedup", json_object_new_int64((int64_t)st->pages_dedup));
-		json_object_object_add(o, "pages_lz4", json_object_new_int64((int64_t)st->pages_lz4));
-		json_object_object_add(o, "pages_raw", json_object_new_int64((int64_t)st->pages_raw));
-		json_object_object_add(o, "rounds", json_object_new_int((int)st->round));
-	}
-	json_object_object_add(o, "duration_ms", json_object_new_int64((int64_t)(now_ms() - c->started_ms)));
-	ev_json(&c->d->ev, "done", o);
-}
-
-static void
-conn_free(struct conn *c)
-{
-	struct daemon *d = c->d;
-
-	if (c->sess != NULL && rsess_state(c->sess) != RS_COMMITTED && !c->finished) {
-		rsess_fail(c->sess, FERR_NET, "connection closed");
-		conn_done_event(c, FERR_NET, "connection closed before commit");
-	}
-	if (c->deadline != NULL)
-		event_free(c->deadline);
-	if (c->bev != NULL)
-		bufferevent_free(c->bev);
-	rsess_free(c->sess);
-	staging_free(c->stg);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		d->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	free(c);
-	d->active--;
-	d->served++;
-	if (d->o.once)
-		event_base_loopexit(d->base, NULL);
-}
-
-static void
-flush_output(struct conn *c)
-{
-	const uint8_t *p;
-	size_t n;
-
-	p = rsess_output(c->sess, &n);
-	if (n > 0) {
-		bufferevent_write(c->bev, p, n);
-		rsess_output_consume(c->sess, n);
-	}
-}
-
-static void
-conn_close_after_flush(struct conn *c)
-{
-	c->closing = 1;
-	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		conn_free(c);
-}
-
-static void
-on_write(struct bufferevent *bev, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)bev;
-	if (c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		conn_free(c);
-}
-
-static void
-on_read(struct bufferevent *bev, void *arg)
-{
-	struct conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct ferr e = { 0 };
-
-	while (!c->closing) {
-		size_t have = evbuffer_get_length(in), need, used = 0;
-		const uint8_t *p;
-		uint32_t len;
-		int rc;
-
-		if (have < FERRY_FRAME_HDR_LEN)
-			break;
-		p = evbuffer_pullup(in, FERRY_FRAME_HDR_LEN);
-		len = ((uint32_t)p[4] << 24) | ((uint32_t)p[5] << 16) | ((uint32_t)p[6] << 8) | p[7];
-		need = (size_t)FERRY_FRAME_HDR_LEN + len;
-		/* An oversized length is refused from the header alone, before
-		 * waiting for (or buffering) its payload. */
-		if (len > FERRY_MAX_FRAME_LIMIT)
-			need = FERRY_FRAME_HDR_LEN;
-		else if (have < need)
-			break;
-		p = evbuffer_pullup(in, (ssize_t)need);
-		rc = rsess_feed(c->sess, p, need, &used, &e);
-		evbuffer_drain(in, used);
-		flush_output(c);
-		if (rc != 0) {
-			conn_done_event(c, rc, e.msg);
-			conn_close_after_flush(c);
-			return;
-		}
-		if (used == 0) {
-			/* header said more than we have: wait */
-			break;
-		}
-		if (rsess_state(c->sess) == RS_COMMITTED) {
-			run_on_commit(c);
-			conn_done_event(c, 0, "");
-			conn_close_after_flush(c);
-			return;
-		}
-		if (c->deadline != NULL && rsess_state(c->sess) != RS_WAIT_HELLO) {
-			event_free(c->deadline);
-			c->deadline = NULL;
-		}
-	}
-}
-
-static void
-on_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct conn *c = arg;
-	struct ferr e = { 0 };
-
-	if (what & BEV_EVENT_CONNECTED) {
-		size_t n = strlen(c->peer);
-
-		if (tls_bev_peer_name(bev, c->peer + n, sizeof(c->peer) - n) != 0)
-			c->peer[n] = '\0';
-		ev_log(&c->d->ev, "TLS session with %s", c->peer);
-		return;
-	}
-	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
-		int code = tls_bev_error(bev, &e);
-
-		if (c->sess != NULL && rsess_state(c->sess) != RS_COMMITTED) {
-			if (rsess_state(c->sess) == RS_WAIT_HELLO && e.msg[0] != '\0')
-				ev_log(&c->d->ev, "connection from %s refused: %s", c->peer, e.msg);
-			rsess_fail(c->sess, code, e.msg);
-			conn_done_event(c, code ? code : FERR_NET,
-			    e.msg[0] ? e.msg : "connection closed by peer");
-		}
-		conn_free(c);
-	}
-}
-
-static void
-on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)fd;
-	(void)what;
-	rsess_fail(c->sess, FERR_TIMEOUT, "handshake deadline");
-	conn_done_event(c, FERR_TIMEOUT, "no HELLO within the handshake deadline");
-	conn_free(c);
-}
 
 static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
-	struct daemon *d = arg;
-	struct rsess_config rc = { FERRY_MAX_FRAME_DEFAULT, random_bytes };
-	struct staging_opts so = { d->o.dest_dir, d->o.expect_disks };
-	char host[INET6_ADDRSTRLEN + 8] = "?", port[8] = "";
-	struct ferr e = { 0 };
-	struct timeval tv;
-	struct conn *c;
+	struct recvd *d = arg;
+	char host[INET6_ADDRSTRLEN + 8] = "?", port[8] = "", addr[80];
 
 	(void)l;
+	if (d->stopping) {
+		evutil_closesocket(fd);
+		return;
+	}
 	getnameinfo(sa, (socklen_t)salen, host, sizeof(host), port, sizeof(port),
 	    NI_NUMERICHOST | NI_NUMERICSERV);
-	if (d->active >= d->o.max_sessions) {
-		ev_log(&d->ev, "connection from %s:%s refused: %u migrations already running", host, port,
-		    d->active);
-		evutil_closesocket(fd);
-		return;
-	}
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		evutil_closesocket(fd);
-		return;
-	}
-	c->d = d;
-	c->started_ms = now_ms();
-	snprintf(c->peer, sizeof(c->peer), "%s:%s ", host, port);
-	c->stg = staging_new(&so);
-	c->sess = c->stg ? rsess_new(&rc, &staging_sink_ops, c->stg) : NULL;
-	c->bev = tls_bev_new(d->tls, d->base, fd, &e);
-	d->active++;
-	c->next = d->conns;
-	if (d->conns != NULL)
-		d->conns->prev = c;
-	d->conns = c;
-	if (c->sess == NULL || c->bev == NULL) {
-		ev_log(&d->ev, "connection from %s: %s", c->peer, e.msg[0] ? e.msg : "out of memory");
-		if (c->bev == NULL)
-			evutil_closesocket(fd);
-		c->finished = 1;
-		conn_free(c);
-		return;
-	}
-	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	c->deadline = evtimer_new(d->base, on_deadline, c);
-	tv.tv_sec = (time_t)(d->o.handshake_ms / 1000);
-	tv.tv_usec = (suseconds_t)(d->o.handshake_ms % 1000) * 1000;
-	evtimer_add(c->deadline, &tv);
+	snprintf(addr, sizeof(addr), "%s:%s", host, port);
+	rconn_accept(d, fd, addr);
 }
 
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct daemon *d = arg;
+	struct recvd *d = arg;
 
 	(void)what;
-	ev_log(&d->ev, "signal %d: shutting down", (int)sig);
+	ev_log(&d->ev, "signal %d: aborting open sessions and shutting down", (int)sig);
+	d->stopping = 1;
 	event_base_loopexit(d->base, NULL);
 }
 
@@ -384,84 +55,146 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: ferry-recv --listen ADDR:PORT --cert FILE --key FILE --ca FILE --dest-dir DIR [options]\n"
+	    "       ferry-recv ctl SOCKET status|abort SESSION [--json]\n"
 	    "\n"
 	    "Receive live migrations from ferry-send over mutual TLS 1.3.\n"
 	    "\n"
-	    "  --listen ADDR:PORT     address on the migration network to listen on\n"
-	    "  --cert FILE            this host's certificate (PEM)\n"
-	    "  --key FILE             its private key (PEM)\n"
-	    "  --ca FILE              CA that signs sender certificates (PEM)\n"
-	    "  --peer-name NAME       accept only senders whose certificate names NAME\n"
-	    "  --dest-dir DIR         where images land (DIR/<source file name>)\n"
-	    "  --expect-disks N       refuse a manifest whose disk count is not N\n"
-	    "  --on-commit CMD        run CMD (sh -c) after commit; env FERRY_PATH_0.. hold\n"
-	    "                         the final paths, FERRY_NFILES their count\n"
-	    "  --max-sessions N       concurrent migrations (default 2)\n"
-	    "  --handshake-timeout D  time for a new connection to send HELLO (default 10s)\n"
-	    "  --once                 exit after one migration, with its result as status\n"
-	    "  --json                 one JSON event per line on stdout\n"
-	    "  -q, --quiet            no log lines on stderr\n"
-	    "  -h, --help             this text\n"
+	    "  --listen ADDR:PORT        address on the migration network (port 0: any free port)\n"
+	    "  --interface IFNAME        accept only on this network interface (SO_BINDTODEVICE)\n"
+	    "  --cert FILE               this host's certificate (PEM)\n"
+	    "  --key FILE                its private key (PEM)\n"
+	    "  --ca FILE                 CA that signs sender certificates (PEM)\n"
+	    "  --peer-name NAME          accept only senders whose certificate names NAME\n"
+	    "  --pin sha256:HEX          also require this sender public key (twice for rotation)\n"
+	    "  --dest-dir DIR            where images land (DIR/<source file name>)\n"
+	    "  --expect-disks N          refuse a manifest whose disk count is not N\n"
+	    "  --on-commit CMD           run CMD (sh -c) after commit; env FERRY_PATH_0.. hold\n"
+	    "                            the final paths, FERRY_NFILES their count\n"
+	    "  --ctl SOCKET              control socket (ferry-recv ctl SOCKET status|abort)\n"
+	    "  --max-sessions N          concurrent migrations (default 2)\n"
+	    "  --handshake-timeout D     time for TLS and HELLO on a new connection (default 10s)\n"
+	    "  --keepalive D             heartbeat interval (default 2s)\n"
+	    "  --keepalive-timeout D     nothing received for this long = link cut (default 10s)\n"
+	    "  --outage-timeout D        how long a cut session waits for the sender (default 60s)\n"
+	    "  --progress-timeout D      fail when no pages arrive for this long (default 150s)\n"
+	    "  --history N               finished sessions listed by ctl status (default 20)\n"
+	    "  --once                    exit after one migration, with its result as status\n"
+	    "  --json                    one JSON event per line on stdout\n"
+	    "  -q, --quiet               no log lines on stderr\n"
+	    "  -h, --help                this text\n"
 	    "\n"
-	    "Exit status (with --once): 0 ok, 1 error, 2 usage, 3 refused, 4 aborted,\n"
-	    "5 timeout, 6 network, 7 verify.\n");
+	    "Durations: 300ms, 5s, 2m, 1h.  Exit status (with --once): 0 ok, 1 error, 2 usage,\n"
+	    "3 refused, 4 aborted, 5 timeout, 6 network, 7 verify.\n");
 }
 
 static int
-parse_args(int argc, char **argv, struct daemon *d, struct ferr *e)
+dur_arg(const char *flag, const char *s, uint64_t *ms, struct ferr *e)
 {
+	if (parse_duration_ms(s, 1000, ms, e) != 0)
+		return ferr_wrap(e, "%s", flag);
+	if (*ms == 0)
+		return ferr_set(e, FERR_USAGE, "%s: must be more than 0", flag);
+	return 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct recvd *d, struct ferr *e)
+{
+	enum { O_LISTEN = 256, O_IF, O_CERT, O_KEY, O_CA, O_PEER, O_PIN, O_DEST, O_EXPECT, O_ONCOMMIT,
+		O_CTL, O_MAXS, O_HS, O_KA, O_KAT, O_OUT, O_PROG, O_HIST, O_ONCE, O_JSON };
 	static const struct option lo[] = {
-		{ "listen", required_argument, NULL, 'l' },
-		{ "cert", required_argument, NULL, 'c' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "ca", required_argument, NULL, 'a' },
-		{ "peer-name", required_argument, NULL, 'p' },
-		{ "dest-dir", required_argument, NULL, 'd' },
-		{ "expect-disks", required_argument, NULL, 'x' },
-		{ "on-commit", required_argument, NULL, 'o' },
-		{ "max-sessions", required_argument, NULL, 'm' },
-		{ "handshake-timeout", required_argument, NULL, 't' },
-		{ "once", no_argument, NULL, '1' },
-		{ "json", no_argument, NULL, 'j' },
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "interface", required_argument, NULL, O_IF },
+		{ "cert", required_argument, NULL, O_CERT },
+		{ "key", required_argument, NULL, O_KEY },
+		{ "ca", required_argument, NULL, O_CA },
+		{ "peer-name", required_argument, NULL, O_PEER },
+		{ "pin", required_argument, NULL, O_PIN },
+		{ "dest-dir", required_argument, NULL, O_DEST },
+		{ "expect-disks", required_argument, NULL, O_EXPECT },
+		{ "on-commit", required_argument, NULL, O_ONCOMMIT },
+		{ "ctl", required_argument, NULL, O_CTL },
+		{ "max-sessions", required_argument, NULL, O_MAXS },
+		{ "handshake-timeout", required_argument, NULL, O_HS },
+		{ "keepalive", required_argument, NULL, O_KA },
+		{ "keepalive-timeout", required_argument, NULL, O_KAT },
+		{ "outage-timeout", required_argument, NULL, O_OUT },
+		{ "progress-timeout", required_argument, NULL, O_PROG },
+		{ "history", required_argument, NULL, O_HIST },
+		{ "once", no_argument, NULL, O_ONCE },
+		{ "json", no_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct recv_opts *o = &d->o;
 	uint64_t v;
-	int ch, rc;
+	int ch, npins = 0;
 
 	o->max_sessions = 2;
 	o->handshake_ms = 10000;
+	o->keepalive_ms = 2000;
+	o->dead_ms = 10000;
+	o->outage_ms = 60000;
+	o->progress_ms = 150000;
+	o->history = 20;
 	while ((ch = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
 		switch (ch) {
-		case 'l':
-			if ((rc = parse_hostport(optarg, o->listen_host, sizeof(o->listen_host),
-			    &o->listen_port, e)) != 0)
+		case O_LISTEN:
+			if (parse_hostport(optarg, o->listen_host, sizeof(o->listen_host), &o->listen_port,
+			    e) != 0)
 				return ferr_wrap(e, "--listen");
 			break;
-		case 'c': o->cert = optarg; break;
-		case 'k': o->key = optarg; break;
-		case 'a': o->ca = optarg; break;
-		case 'p': o->peer_name = optarg; break;
-		case 'd': o->dest_dir = optarg; break;
-		case 'o': o->on_commit = optarg; break;
-		case 'x':
+		case O_IF: o->interface = optarg; break;
+		case O_CERT: o->cert = optarg; break;
+		case O_KEY: o->key = optarg; break;
+		case O_CA: o->ca = optarg; break;
+		case O_PEER: o->peer_name = optarg; break;
+		case O_PIN:
+			if (npins >= 2)
+				return ferr_set(e, FERR_USAGE, "--pin: at most two (current and next key)");
+			o->pins[npins++] = optarg;
+			break;
+		case O_DEST: o->dest_dir = optarg; break;
+		case O_ONCOMMIT: o->on_commit = optarg; break;
+		case O_CTL: o->ctl_path = optarg; break;
+		case O_EXPECT:
 			if (parse_uint(optarg, 1, FERRY_MAX_DEVICES, &v, e) != 0)
 				return ferr_wrap(e, "--expect-disks");
 			o->expect_disks = (uint32_t)v;
 			break;
-		case 'm':
+		case O_MAXS:
 			if (parse_uint(optarg, 1, 1024, &v, e) != 0)
 				return ferr_wrap(e, "--max-sessions");
 			o->max_sessions = (uint32_t)v;
 			break;
-		case 't':
-			if (parse_duration_ms(optarg, 1000, &o->handshake_ms, e) != 0)
-				return ferr_wrap(e, "--handshake-timeout");
+		case O_HIST:
+			if (parse_uint(optarg, 0, 10000, &v, e) != 0)
+				return ferr_wrap(e, "--history");
+			o->history = (uint32_t)v;
 			break;
-		case '1': o->once = 1; break;
-		case 'j': o->json = 1; break;
+		case O_HS:
+			if (dur_arg("--handshake-timeout", optarg, &o->handshake_ms, e) != 0)
+				return e->code;
+			break;
+		case O_KA:
+			if (dur_arg("--keepalive", optarg, &o->keepalive_ms, e) != 0)
+				return e->code;
+			break;
+		case O_KAT:
+			if (dur_arg("--keepalive-timeout", optarg, &o->dead_ms, e) != 0)
+				return e->code;
+			break;
+		case O_OUT:
+			if (dur_arg("--outage-timeout", optarg, &o->outage_ms, e) != 0)
+				return e->code;
+			break;
+		case O_PROG:
+			if (dur_arg("--progress-timeout", optarg, &o->progress_ms, e) != 0)
+				return e->code;
+			break;
+		case O_ONCE: o->once = 1; break;
+		case O_JSON: o->json = 1; break;
 		case 'q': d->ev.quiet = 1; break;
 		case 'h': usage(stdout); return 1;
 		default: return ferr_set(e, FERR_USAGE, "see --help");
@@ -475,15 +208,17 @@ parse_args(int argc, char **argv, struct daemon *d, struct ferr *e)
 		return ferr_set(e, FERR_USAGE, "--cert, --key and --ca are required (no plaintext mode)");
 	if (o->dest_dir == NULL)
 		return ferr_set(e, FERR_USAGE, "--dest-dir is required");
+	if (o->dead_ms <= o->keepalive_ms)
+		return ferr_set(e, FERR_USAGE, "--keepalive-timeout must be longer than --keepalive");
 	return 0;
 }
 
 static int
-listen_on(struct daemon *d, struct ferr *e)
+listen_on(struct recvd *d, struct ferr *e)
 {
 	struct addrinfo hints, *res = NULL;
 	char port[8];
-	int rc;
+	int rc, fd, one = 1;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -492,18 +227,36 @@ listen_on(struct daemon *d, struct ferr *e)
 	snprintf(port, sizeof(port), "%u", d->o.listen_port);
 	if ((rc = getaddrinfo(d->o.listen_host, port, &hints, &res)) != 0)
 		return ferr_set(e, FERR_USAGE, "--listen %s: %s", d->o.listen_host, gai_strerror(rc));
-	d->lst = evconnlistener_new_bind(d->base, on_accept, d,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 16, res->ai_addr,
-	    (int)res->ai_addrlen);
-	freeaddrinfo(res);
-	if (d->lst == NULL)
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		freeaddrinfo(res);
+		return ferr_set(e, FERR_NET, "socket: %s", strerror(errno));
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (d->o.interface != NULL && (rc = sock_bind_device(fd, d->o.interface, e)) != 0) {
+		close(fd);
+		freeaddrinfo(res);
+		return rc;
+	}
+	if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 16) != 0) {
+		rc = errno;
+		close(fd);
+		freeaddrinfo(res);
 		return ferr_set(e, FERR_NET, "listen on %s:%u: %s", d->o.listen_host, d->o.listen_port,
-		    strerror(errno));
+		    strerror(rc));
+	}
+	freeaddrinfo(res);
+	d->lst = evconnlistener_new(d->base, on_accept, d, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+	    -1, fd);
+	if (d->lst == NULL) {
+		close(fd);
+		return ferr_set(e, FERR_NET, "listener: %s", strerror(errno));
+	}
 	if (d->o.listen_port == 0) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 
-		if (getsockname(evconnlistener_get_fd(d->lst), (struct sockaddr *)&ss, &sl) == 0)
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
 			d->o.listen_port = ntohs(ss.ss_family == AF_INET6
 			    ? ((struct sockaddr_in6 *)&ss)->sin6_port
 			    : ((struct sockaddr_in *)&ss)->sin_port);
@@ -511,15 +264,40 @@ listen_on(struct daemon *d, struct ferr *e)
 	return 0;
 }
 
+static int
+ctl_main(int argc, char **argv)
+{
+	int json = 0, i, n = 0;
+	char *args[16];
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: ferry-recv ctl SOCKET status|abort SESSION [--json]\n");
+		return RES_USAGE;
+	}
+	for (i = 3; i < argc && n < 15; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else
+			args[n++] = argv[i];
+	}
+	switch (ctl_request(argv[2], n, args, json, stdout)) {
+	case 0: return 0;
+	case 1: return RES_ERROR;
+	default: return RES_USAGE;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
-	struct daemon d;
+	struct recvd d;
 	struct tls_opts to;
 	struct ferr e = { 0 };
 	struct event *sigint = NULL, *sigterm = NULL;
 	int rc, status = RES_ERROR;
 
+	if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
+		return ctl_main(argc, argv);
 	memset(&d, 0, sizeof(d));
 	d.ev.prog = "ferry-recv";
 	d.ev.out = stdout;
@@ -532,17 +310,25 @@ main(int argc, char **argv)
 		return RES_USAGE;
 	}
 	d.ev.json = d.o.json;
+	if (d.o.history > 0 && (d.hist = calloc(d.o.history, sizeof(*d.hist))) == NULL) {
+		fprintf(stderr, "ferry-recv: out of memory\n");
+		return RES_ERROR;
+	}
 	memset(&to, 0, sizeof(to));
 	to.cert_file = d.o.cert;
 	to.key_file = d.o.key;
 	to.ca_file = d.o.ca;
 	to.peer_name = d.o.peer_name;
+	to.pins[0] = d.o.pins[0];
+	to.pins[1] = d.o.pins[1];
 	if (tls_ctx_new(1, &to, &d.tls, &e) != 0) {
 		fprintf(stderr, "ferry-recv: %s\n", e.msg);
+		free(d.hist);
 		return e.code == FERR_USAGE ? RES_USAGE : RES_ERROR;
 	}
 	d.base = event_base_new();
-	if (d.base == NULL || listen_on(&d, &e) != 0) {
+	if (d.base == NULL || listen_on(&d, &e) != 0 ||
+	    (d.o.ctl_path != NULL && ctl_new(d.base, d.o.ctl_path, recvd_ctl, &d, &d.ctl, &e) != 0)) {
 		fprintf(stderr, "ferry-recv: %s\n", e.msg[0] ? e.msg : "event loop");
 		status = e.code == FERR_USAGE ? RES_USAGE : RES_ERROR;
 		goto out;
@@ -563,28 +349,30 @@ main(int argc, char **argv)
 	}
 	d.last_result = RES_OK;
 	event_base_dispatch(d.base);
-	/* Shutdown: every unfinished session is aborted and its staging
-	 * files removed. */
+	/* Shutdown: close connections, abort unfinished sessions (their
+	 * staging files are removed). */
 	while (d.conns != NULL) {
-		struct conn *c = d.conns;
-
-		if (c->sess != NULL && rsess_state(c->sess) != RS_COMMITTED) {
-			rsess_fail(c->sess, FERR_ABORTED, "receiver shutting down");
-			conn_done_event(c, FERR_ABORTED, "receiver shutting down");
-		}
-		c->finished = 1;
-		conn_free(c);
+		if (d.conns->rs != NULL && !d.conns->rs->finished)
+			rsession_abort(d.conns->rs, "receiver shutting down");
+		if (d.conns->rs != NULL)
+			d.conns->rs->conn = NULL;
+		d.conns->rs = NULL;
+		rconn_free(d.conns);
 	}
+	while (d.sessions != NULL)
+		rsession_free(d.sessions);
 	status = d.o.once ? (d.served > 0 ? d.last_result : RES_ABORTED) : RES_OK;
 out:
 	if (sigint != NULL)
 		event_free(sigint);
 	if (sigterm != NULL)
 		event_free(sigterm);
+	ctl_free(d.ctl);
 	if (d.lst != NULL)
 		evconnlistener_free(d.lst);
 	if (d.base != NULL)
 		event_base_free(d.base);
 	tls_ctx_free(d.tls);
+	free(d.hist);
 	return status;
 }

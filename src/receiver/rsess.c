@@ -13,7 +13,7 @@ struct rsess {
 	const struct rsess_sink_ops *ops;
 	void *ctx;
 	enum rsess_state state;
-	uint32_t max_frame;             /* negotiated */
+	uint32_t max_frame;             /* the sender's announced maximum */
 	uint64_t seed;
 	uint8_t session_id[16];
 	struct msg_manifest *man;
@@ -131,6 +131,8 @@ static int enc_accept(struct wr *w, const void *m) { return msg_accept_encode(w,
 static int enc_refuse(struct wr *w, const void *m) { return msg_refuse_encode(w, m); }
 static int enc_ack(struct wr *w, const void *m) { return msg_seq_encode(w, FT_ACK, m); }
 static int enc_committed(struct wr *w, const void *m) { return msg_seq_encode(w, FT_COMMITTED, m); }
+static int enc_pong(struct wr *w, const void *m) { return msg_seq_encode(w, FT_PONG, m); }
+static int enc_resumed(struct wr *w, const void *m) { return msg_resumed_encode(w, m); }
 
 static int
 on_hello(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
@@ -142,7 +144,7 @@ on_hello(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
 	if ((rc = msg_hello_decode(p, n, &h, e)) != 0)
 		return rc;
 	s->seed = h.hash_seed;
-	s->max_frame = h.max_frame < s->cfg.max_frame ? h.max_frame : s->cfg.max_frame;
+	s->max_frame = h.max_frame;     /* what we may send */
 	memset(&w, 0, sizeof(w));
 	w.version = FERRY_VERSION;
 	w.caps = h.caps & FERRY_CAPS_KNOWN;
@@ -440,10 +442,25 @@ on_peer_error(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
 }
 
 static int
+on_ping(struct rsess *s, const struct frame_hdr *h, const uint8_t *p, struct ferr *e)
+{
+	struct msg_seq ping;
+	int rc;
+
+	if ((rc = msg_seq_decode(h->type, p, h->len, &ping, e)) != 0)
+		return rc;
+	if (h->type == FT_PONG)
+		return 0;
+	return queue_frame(s, enc_pong, &ping, 32, e);
+}
+
+static int
 dispatch(struct rsess *s, const struct frame_hdr *h, const uint8_t *p, struct ferr *e)
 {
 	if (h->type == FT_ERROR)
 		return on_peer_error(s, p, h->len, e);
+	if (h->type == FT_PING || h->type == FT_PONG)
+		return on_ping(s, h, p, e);
 	switch (s->state) {
 	case RS_WAIT_HELLO:
 		if (h->type == FT_HELLO)
@@ -477,14 +494,15 @@ rsess_feed(struct rsess *s, const uint8_t *buf, size_t len, size_t *consumed, st
 
 	*consumed = 0;
 	while (off < len) {
-		uint32_t max = s->max_frame ? s->max_frame : s->cfg.max_frame;
+		/* Section 3.3: the sender may send up to what we announced. */
+		uint32_t max = s->cfg.max_frame;
 
 		if (s->state == RS_FAILED || s->state == RS_COMMITTED) {
 			/* Nothing more is accepted after the end of a session. */
 			struct ferr tmp = { 0 };
 
 			ferr_set(&tmp, FERR_PROTO_STATE, "%s: frame after the session ended",
-			    len - off >= 1 ? frame_name(buf[off]) : "frame");
+			    frame_name(buf[off]));
 			if (e != NULL)
 				*e = tmp;
 			if (s->err.code == 0)
@@ -525,6 +543,39 @@ void
 rsess_output_consume(struct rsess *s, size_t n)
 {
 	bbuf_consume(&s->out, n);
+}
+
+void
+rsess_detach(struct rsess *s)
+{
+	s->out.len = 0;
+}
+
+int
+rsess_resumable(const struct rsess *s)
+{
+	return s->state == RS_RECEIVING || s->state == RS_COMMITTED;
+}
+
+int
+rsess_resume(struct rsess *s, struct ferr *e)
+{
+	struct msg_resumed r;
+
+	if (!rsess_resumable(s))
+		return ferr_set(e, FERR_PROTO_RESUME, "RESUME: session is %s, not resumable",
+		    rsess_state_name(s->state));
+	s->out.len = 0;
+	r.status = s->state == RS_COMMITTED ? RSM_COMMITTED : RSM_RECEIVING;
+	r.next_seq = s->last_seq + 1;
+	r.state_offset = s->state_got;
+	return queue_frame(s, enc_resumed, &r, 48, e);
+}
+
+uint64_t
+rsess_last_seq(const struct rsess *s)
+{
+	return s->last_seq;
 }
 
 enum rsess_state

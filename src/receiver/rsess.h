@@ -78,6 +78,18 @@ int rsess_feed(struct rsess *s, const uint8_t *buf, size_t len, size_t *consumed
  * session (removes staging) unless it has committed. */
 void rsess_fail(struct rsess *s, int code, const char *why);
 
+/* The connection broke but the session may be resumed (section 4.12):
+ * drop queued output; the session keeps its state and staging files. */
+void rsess_detach(struct rsess *s);
+/* 1 when a session in this state can be resumed on a new connection. */
+int rsess_resumable(const struct rsess *s);
+/* A sender proved it owns this session on a new connection: queue
+ * RESUMED (status, next_seq, state_offset).  Returns 0, or
+ * FERR_PROTO_RESUME when the session cannot be resumed. */
+int rsess_resume(struct rsess *s, struct ferr *e) FERRY_MUST_CHECK;
+/* Highest PAGES sequence number applied. */
+uint64_t rsess_last_seq(const struct rsess *s);
+
 /* Bytes queued for the peer. */
 const uint8_t *rsess_output(struct rsess *s, size_t *len);
 void rsess_output_consume(struct rsess *s, size_t n);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "err.h"
 #include "events.h"
 #include "migrate.h"
@@ -17,6 +18,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: ferry-send --to HOST:PORT --cert FILE --key FILE --ca FILE --peer-name NAME\n"
 	    "                  --mem FILE [--disk FILE]... [options]\n"
+	    "       ferry-send ctl SOCKET status|abort|bandwidth RATE [--json]\n"
 	    "\n"
 	    "Live-migrate a guest's memory image and disk images to ferry-recv over mutual TLS 1.3.\n"
 	    "\n"
@@ -26,7 +28,19 @@ usage(FILE *f)
 	    "  --cert FILE, --key FILE this host's certificate and key (PEM)\n"
 	    "  --ca FILE               CA that signs the receiver's certificate (PEM)\n"
 	    "  --peer-name NAME        name the receiver's certificate must carry (required)\n"
+	    "  --interface IFNAME      keep the connection on this interface (SO_BINDTODEVICE)\n"
+	    "  --pin sha256:HEX        also require this receiver public key (twice for rotation)\n"
 	    "  --connect-timeout D     TCP connect and TLS handshake limit (default 10s)\n"
+	    "Network faults:\n"
+	    "  --keepalive D           heartbeat interval (default 2s)\n"
+	    "  --keepalive-timeout D   nothing received for this long = link cut (default 10s)\n"
+	    "  --outage-timeout D      keep reconnecting after a cut for this long (default 60s)\n"
+	    "  --progress-timeout D    fail when nothing is acknowledged for this long (default 150s)\n"
+	    "  --completion-timeout-per-gib D  fail when not done after D per GiB of images\n"
+	    "                          (default 800s)\n"
+	    "  --bandwidth RATE        cap on the wire rate (800Mbit, 100MiB/s; default none)\n"
+	    "  --rekey-bytes SIZE      TLS key update after this many bytes (default 4G)\n"
+	    "  --ctl SOCKET            control socket (ferry-send ctl SOCKET status|abort|bandwidth)\n"
 	    "What to migrate:\n"
 	    "  --mem FILE              memory image (read live, shared mapping)\n"
 	    "  --disk FILE             raw disk image (repeatable)\n"
@@ -47,9 +61,20 @@ usage(FILE *f)
 	    "  -q, --quiet             no log lines\n"
 	    "  -h, --help              this text\n"
 	    "\n"
-	    "Units: sizes 4096, 64K, 256M, 2G; durations 300ms, 5s, 2m.\n"
+	    "Units: sizes 4096, 64K, 256M, 2G; rates 800Mbit, 100MiB/s, 20MB/s;\n"
+	    "durations 300ms, 5s, 2m.\n"
 	    "Exit status: 0 ok, 1 error, 2 usage, 3 refused, 4 aborted, 5 timeout, 6 network,\n"
-	    "7 verify.\n");
+	    "7 verify, 8 in doubt (COMMIT sent, outcome unknown: guest left paused).\n");
+}
+
+static int
+dur_arg(const char *flag, const char *s, uint64_t *ms, struct ferr *e)
+{
+	if (parse_duration_ms(s, 1000, ms, e) != 0)
+		return ferr_wrap(e, "%s", flag);
+	if (*ms == 0)
+		return ferr_set(e, FERR_USAGE, "%s: must be more than 0", flag);
+	return 0;
 }
 
 static int
@@ -70,7 +95,8 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 {
 	enum { O_TO = 256, O_BIND, O_CERT, O_KEY, O_CA, O_PEER, O_CTO, O_MEM, O_DISK, O_STATE,
 		O_PAGE, O_BLOCK, O_PID, O_PAUSE, O_RESUME, O_CLEANUP, O_DOWNTIME, O_ROUNDS, O_JSON,
-		O_PROGRESS, O_NOPROGRESS };
+		O_PROGRESS, O_NOPROGRESS, O_IF, O_PIN, O_KA, O_KAT, O_OUT, O_PROG, O_COMPL, O_BW,
+		O_REKEY, O_CTL };
 	static const struct option lo[] = {
 		{ "to", required_argument, NULL, O_TO },
 		{ "bind", required_argument, NULL, O_BIND },
@@ -93,13 +119,29 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 		{ "json", no_argument, NULL, O_JSON },
 		{ "progress", no_argument, NULL, O_PROGRESS },
 		{ "no-progress", no_argument, NULL, O_NOPROGRESS },
+		{ "interface", required_argument, NULL, O_IF },
+		{ "pin", required_argument, NULL, O_PIN },
+		{ "keepalive", required_argument, NULL, O_KA },
+		{ "keepalive-timeout", required_argument, NULL, O_KAT },
+		{ "outage-timeout", required_argument, NULL, O_OUT },
+		{ "progress-timeout", required_argument, NULL, O_PROG },
+		{ "completion-timeout-per-gib", required_argument, NULL, O_COMPL },
+		{ "bandwidth", required_argument, NULL, O_BW },
+		{ "rekey-bytes", required_argument, NULL, O_REKEY },
+		{ "ctl", required_argument, NULL, O_CTL },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
-	int ch;
+	int ch, npins = 0;
 
+	o->keepalive_ms = 2000;
+	o->dead_ms = 10000;
+	o->outage_ms = 60000;
+	o->progress_ms = 150000;
+	o->completion_per_gib_ms = 800000;
+	o->rekey_bytes = 4ull << 30;
 	o->mem_unit = 4096;
 	o->disk_unit = 65536;
 	o->downtime_ms = 300;
@@ -159,6 +201,43 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 				return ferr_wrap(e, "--max-rounds");
 			o->max_rounds = (uint32_t)v;
 			break;
+		case O_IF: o->interface = optarg; break;
+		case O_PIN:
+			if (npins >= 2)
+				return ferr_set(e, FERR_USAGE, "--pin: at most two (current and next key)");
+			o->pins[npins++] = optarg;
+			break;
+		case O_CTL: o->ctl_path = optarg; break;
+		case O_KA:
+			if (dur_arg("--keepalive", optarg, &o->keepalive_ms, e) != 0)
+				return e->code;
+			break;
+		case O_KAT:
+			if (dur_arg("--keepalive-timeout", optarg, &o->dead_ms, e) != 0)
+				return e->code;
+			break;
+		case O_OUT:
+			if (dur_arg("--outage-timeout", optarg, &o->outage_ms, e) != 0)
+				return e->code;
+			break;
+		case O_PROG:
+			if (dur_arg("--progress-timeout", optarg, &o->progress_ms, e) != 0)
+				return e->code;
+			break;
+		case O_COMPL:
+			if (dur_arg("--completion-timeout-per-gib", optarg, &o->completion_per_gib_ms, e) != 0)
+				return e->code;
+			break;
+		case O_BW:
+			if (parse_rate(optarg, &o->bandwidth, e) != 0)
+				return ferr_wrap(e, "--bandwidth");
+			break;
+		case O_REKEY:
+			if (parse_size(optarg, &o->rekey_bytes, e) != 0)
+				return ferr_wrap(e, "--rekey-bytes");
+			if (o->rekey_bytes != 0 && o->rekey_bytes < (1u << 20))
+				return ferr_set(e, FERR_USAGE, "--rekey-bytes: at least 1M (or 0 to disable)");
+			break;
 		case O_JSON: o->json = 1; break;
 		case O_PROGRESS: o->progress = 1; break;
 		case O_NOPROGRESS: o->progress = 0; break;
@@ -181,7 +260,32 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 		return ferr_set(e, FERR_USAGE, "--pause-cmd and --resume-cmd go together");
 	if (o->guest.pause_cmd != NULL && o->guest.pid != 0)
 		return ferr_set(e, FERR_USAGE, "--guest-pid and --pause-cmd exclude each other");
+	if (o->dead_ms <= o->keepalive_ms)
+		return ferr_set(e, FERR_USAGE, "--keepalive-timeout must be longer than --keepalive");
 	return 0;
+}
+
+static int
+ctl_main(int argc, char **argv)
+{
+	int json = 0, i, n = 0;
+	char *args[16];
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: ferry-send ctl SOCKET status|abort|bandwidth RATE [--json]\n");
+		return RES_USAGE;
+	}
+	for (i = 3; i < argc && n < 15; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else
+			args[n++] = argv[i];
+	}
+	switch (ctl_request(argv[2], n, args, json, stdout)) {
+	case 0: return 0;
+	case 1: return RES_ERROR;
+	default: return RES_USAGE;
+	}
 }
 
 int
@@ -193,6 +297,8 @@ main(int argc, char **argv)
 	struct ferr e = { 0 };
 	int rc;
 
+	if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
+		return ctl_main(argc, argv);
 	ev.out = stdout;
 	memset(&o, 0, sizeof(o));
 	signal(SIGPIPE, SIG_IGN);

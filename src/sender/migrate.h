@@ -25,7 +25,18 @@ struct send_opts {
 	uint32_t disk_unit;             /* bytes, default 65536 */
 	uint64_t downtime_ms;           /* default 300 */
 	uint32_t max_rounds;            /* default 30 */
-	uint64_t connect_timeout_ms;    /* default 10 s */
+	uint64_t connect_timeout_ms;    /* TCP connect and TLS handshake, default 10 s */
+	const char *interface;          /* SO_BINDTODEVICE */
+	const char *pins[2];            /* receiver public-key pins */
+	const char *ctl_path;           /* control socket */
+	uint64_t keepalive_ms;          /* PING interval, default 2 s */
+	uint64_t dead_ms;               /* nothing received: link cut, default 10 s */
+	uint64_t outage_ms;             /* give up reconnecting, default 60 s */
+	uint64_t progress_ms;           /* nothing acknowledged, default 150 s */
+	uint64_t completion_per_gib_ms; /* default 800 s per GiB */
+	uint64_t completion_ms;         /* computed from the sizes */
+	uint64_t bandwidth;             /* bytes/s on the wire, 0 = no cap */
+	uint64_t rekey_bytes;           /* TLS key update period, default 4 GiB */
 	struct guestctl guest;
 	int json;
 	int progress;                   /* live progress line on stderr */
@@ -40,6 +51,7 @@ struct migrate_result {
 	uint64_t downtime_ms, duration_ms;
 	uint64_t pages_zero, pages_dedup, pages_lz4, pages_raw;
 	uint64_t round1_logical, round1_frame_bytes;
+	uint32_t cuts, rekeys;
 };
 
 /* Run a whole migration; fills *res and emits events.  Returns the result. */

@@ -26,9 +26,12 @@ pager_init(struct pager *p, struct source_dev *dev, uint32_t ndev, uint64_t seed
 	}
 	p->dd = dedupe_new(units);
 	p->copy = malloc(maxunit);
+	p->undo_cap = PAGER_WINDOW_UNITS + FERRY_MAX_PAGES_PER_FRAME;
+	p->undo = malloc(p->undo_cap * sizeof(*p->undo));
 	p->zero_hash = calloc(ndev, FERRY_HASH_LEN);
 	zero = calloc(1, maxunit);
-	if (p->dd == NULL || p->copy == NULL || p->zero_hash == NULL || zero == NULL) {
+	if (p->dd == NULL || p->copy == NULL || p->zero_hash == NULL || zero == NULL ||
+	    p->undo == NULL) {
 		free(zero);
 		pager_fini(p);
 		return ferr_set(e, FERR_NOMEM, "pager: tables for %llu units", (unsigned long long)units);
@@ -45,6 +48,8 @@ pager_fini(struct pager *p)
 	dedupe_free(p->dd);
 	free(p->copy);
 	free(p->zero_hash);
+	free(p->undo);
+	p->undo = NULL;
 	p->dd = NULL;
 	p->copy = NULL;
 	p->zero_hash = NULL;
@@ -92,6 +97,54 @@ find_ref(struct pager *p, const uint8_t h[FERRY_HASH_LEN], uint32_t len, struct 
 	return 0;
 }
 
+static void
+undo_push(struct pager *p, uint32_t di, uint32_t idx)
+{
+	struct source_dev *d = &p->dev[di];
+	struct undo_ent *u = &p->undo[(p->undo_head + p->undo_len) % p->undo_cap];
+
+	u->seq = p->next_seq;
+	u->dev = di;
+	u->idx = idx;
+	u->valid = (uint8_t)source_sent_valid(d, idx);
+	memcpy(u->hash, d->sent[idx], FERRY_HASH_LEN);
+	p->undo_len++;
+}
+
+void
+pager_ack(struct pager *p, uint64_t seq)
+{
+	if (seq > p->acked_seq)
+		p->acked_seq = seq;
+	while (p->undo_len > 0 && p->undo[p->undo_head].seq <= seq) {
+		p->undo_head = (p->undo_head + 1) % p->undo_cap;
+		p->undo_len--;
+	}
+}
+
+int
+pager_rollback(struct pager *p, uint64_t next_seq)
+{
+	if (next_seq == 0 || next_seq - 1 < p->acked_seq || next_seq > p->next_seq)
+		return -1;
+	pager_ack(p, next_seq - 1);
+	while (p->undo_len > 0) {
+		struct undo_ent *u = &p->undo[(p->undo_head + p->undo_len - 1) % p->undo_cap];
+		struct source_dev *d = &p->dev[u->dev];
+
+		memcpy(d->sent[u->idx], u->hash, FERRY_HASH_LEN);
+		if (u->valid)
+			d->sent_valid[u->idx / 8] |= (uint8_t)(1u << (u->idx % 8));
+		else
+			d->sent_valid[u->idx / 8] &= (uint8_t)~(1u << (u->idx % 8));
+		p->undo_len--;
+	}
+	p->next_seq = next_seq;
+	p->cur_dev = 0;
+	p->cur_idx = 0;
+	return 0;
+}
+
 /* Encode one unit at the writer's position; returns 0, or -1 when it does
  * not fit (the caller ends the frame). */
 static int
@@ -131,6 +184,7 @@ encode_unit(struct pager *p, struct source_dev *d, uint32_t idx, uint32_t len, i
 	if (msg_page_put(w, &pe) != 0)
 		return -1;
 sent:
+	undo_push(p, (uint32_t)(d - p->dev), idx);
 	source_set_sent(d, idx, h);
 	if (!zero)
 		dedupe_put(p->dd, h, d->desc.id, idx);
@@ -140,6 +194,8 @@ sent:
 int
 pager_next_frame(struct pager *p, struct wr *w, uint32_t max_payload)
 {
+	if (p->undo_len + FERRY_MAX_PAGES_PER_FRAME > p->undo_cap)
+		return PAGER_WINDOW_FULL;
 	while (p->cur_dev < p->ndev) {
 		struct source_dev *d = &p->dev[p->cur_dev];
 		struct msg_pages ph = { p->next_seq, d->desc.id, p->round, 0 };
@@ -165,8 +221,8 @@ pager_next_frame(struct pager *p, struct wr *w, uint32_t max_payload)
 				memcpy(h, p->zero_hash[p->cur_dev], FERRY_HASH_LEN);
 			else
 				page_hash(p->seed, p->copy, len, h);
-			p->round_st.units_scanned++;
 			if (source_sent_valid(d, idx) && memcmp(d->sent[idx], h, FERRY_HASH_LEN) == 0) {
+				p->round_st.units_scanned++;
 				p->cur_idx++;
 				continue;
 			}
@@ -183,6 +239,7 @@ pager_next_frame(struct pager *p, struct wr *w, uint32_t max_payload)
 				break;
 			}
 			n++;
+			p->round_st.units_scanned++;
 			p->cur_idx++;
 		}
 		if (n > 0) {

@@ -21,6 +21,16 @@ struct pager_stats {
 	uint64_t zero, dedup, lz4, raw;
 };
 
+/* What a unit's sent state was before a PAGES frame changed it: undone
+ * when that frame is lost with a connection (never acknowledged). */
+struct undo_ent {
+	uint64_t seq;
+	uint32_t dev;               /* index into dev[] */
+	uint32_t idx;
+	uint8_t hash[FERRY_HASH_LEN];
+	uint8_t valid;
+};
+
 struct pager {
 	struct source_dev *dev;
 	uint32_t ndev;
@@ -34,7 +44,13 @@ struct pager {
 	uint8_t (*zero_hash)[FERRY_HASH_LEN]; /* per device, of a full zero unit */
 	struct pager_stats round_st;
 	struct pager_stats total;
+	struct undo_ent *undo;      /* ring of unacknowledged unit changes */
+	size_t undo_head, undo_len, undo_cap;
+	uint64_t acked_seq;
 };
+
+/* Units that may be unacknowledged at once (the sender's window). */
+#define PAGER_WINDOW_UNITS (256u * 1024u)
 
 int pager_init(struct pager *p, struct source_dev *dev, uint32_t ndev, uint64_t seed,
     struct ferr *e) FERRY_MUST_CHECK;
@@ -45,8 +61,20 @@ void pager_begin_round(struct pager *p);
 
 /* Append at most one PAGES frame (payload at most max_payload) to w.
  * Returns 1 when a frame was written, 0 when the round has no more units
- * to send. */
+ * to send, PAGER_WINDOW_FULL when too many units are unacknowledged (wait
+ * for ACK), -1 when not even one unit fits in w. */
+#define PAGER_WINDOW_FULL 2
 int pager_next_frame(struct pager *p, struct wr *w, uint32_t max_payload);
+
+/* The receiver applied every PAGES up to seq: forget their undo records. */
+void pager_ack(struct pager *p, uint64_t seq);
+/* The connection was lost and the receiver expects next_seq next: undo
+ * what frames >= next_seq did to the sent state, so those units are sent
+ * again (re-read from the source), and restart the round's scan.  Returns
+ * 0, or -1 when next_seq is outside (acked, next_seq] (a lying peer). */
+int pager_rollback(struct pager *p, uint64_t next_seq);
+/* Unacknowledged units. */
+static inline size_t pager_unacked(const struct pager *p) { return p->undo_len; }
 
 /* Per-device digests (section 5.2) of what the receiver holds, from the
  * sent hashes; call after a complete round with the guest paused. */

@@ -1,0 +1,18 @@
+/* Socket options for migration connections (RELIABILITY.md "Facts"):
+ * TCP hides short outages and stalled peers, so ferry's own heartbeat
+ * does the real work; SO_KEEPALIVE and TCP_USER_TIMEOUT back it up. */
+#ifndef FERRY_SOCKOPT_H
+#define FERRY_SOCKOPT_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+/* TCP_NODELAY, SO_KEEPALIVE (idle/interval from keepalive_ms, 3 probes)
+ * and TCP_USER_TIMEOUT = dead_ms.  Failures are ignored (best effort). */
+void sock_tune(int fd, uint64_t keepalive_ms, uint64_t dead_ms);
+
+/* SO_BINDTODEVICE: keep the socket on one interface. */
+int sock_bind_device(int fd, const char *ifname, struct ferr *e) FERRY_MUST_CHECK;
+
+#endif

@@ -1,0 +1,433 @@
+/* Receiver connections: TLS, the first frame (HELLO starts a session,
+ * RESUME re-attaches one), feeding frames to the session, heartbeat and
+ * dead-peer detection. */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "msg.h"
+#include "pagehash.h"
+#include "recvd.h"
+#include "result.h"
+#include "resume.h"
+#include "sockopt.h"
+#include "tls.h"
+
+/* A peer sending more PINGs than this per second is flooding (row 32). */
+#define PING_FLOOD_PER_SEC 50
+
+static void
+timeval_ms(struct timeval *tv, uint64_t ms)
+{
+	tv->tv_sec = (time_t)(ms / 1000);
+	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+}
+
+void
+rconn_free(struct rconn *c)
+{
+	struct recvd *d = c->d;
+
+	if (c->rs != NULL) {
+		struct rsession *rs = c->rs;
+
+		c->rs = NULL;
+		rsession_cut(rs, "connection closed");
+	}
+	if (c->deadline != NULL)
+		event_free(c->deadline);
+	if (c->tick != NULL)
+		event_free(c->tick);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		d->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	free(c);
+	recvd_maybe_exit(d);
+}
+
+static void
+send_error(struct rconn *c, int code, const char *text)
+{
+	struct msg_text t;
+	uint8_t buf[32 + FERRY_TEXT_MAX];
+	struct wr w;
+
+	memset(&t, 0, sizeof(t));
+	t.code = (uint32_t)-code;
+	snprintf(t.text, sizeof(t.text), "%s", text);
+	wr_init(&w, buf, sizeof(buf));
+	if (msg_error_encode(&w, &t) == 0)
+		bufferevent_write(c->bev, buf, w.off);
+}
+
+static void
+flush_session(struct rconn *c)
+{
+	const uint8_t *p;
+	size_t n;
+
+	if (c->rs == NULL)
+		return;
+	p = rsess_output(c->rs->sess, &n);
+	if (n > 0) {
+		bufferevent_write(c->bev, p, n);
+		rsess_output_consume(c->rs->sess, n);
+	}
+}
+
+static void
+try_close_notify_and_free(struct rconn *c)
+{
+	/* A clean end of stream tells the peer nothing was truncated. */
+	if (tls_bev_close_notify(c->bev) != 0)
+		c->tls_up = 0;  /* the peer then sees a truncation */
+	rconn_free(c);
+}
+
+void
+rconn_close_after_flush(struct rconn *c)
+{
+	c->closing = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		try_close_notify_and_free(c);
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct rconn *c = arg;
+
+	if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		try_close_notify_and_free(c);
+}
+
+/* RESUME on a fresh connection (section 4.12). */
+static int
+handle_resume(struct rconn *c, const uint8_t *p, uint32_t n, struct ferr *e)
+{
+	struct recvd *d = c->d;
+	struct msg_resume m;
+	struct rsession *rs;
+	uint8_t want[FERRY_PROOF_LEN];
+	int rc;
+
+	if ((rc = msg_resume_decode(p, n, &m, e)) != 0)
+		return rc;
+	rs = rsession_find(d, m.session_id);
+	if (rs == NULL || (rs->finished && rs->result != RES_OK))
+		return ferr_set(e, FERR_PROTO_RESUME, "RESUME: unknown or finished session");
+	if (strcmp(rs->peer_name, c->peer_name) != 0)
+		return ferr_set(e, FERR_PROTO_RESUME,
+		    "RESUME: session belongs to '%s', this connection is '%s'", rs->peer_name,
+		    c->peer_name);
+	if ((rc = resume_proof(c->bev, rs->resume_key, rs->id, want, e)) != 0)
+		return rc;
+	if (!resume_proof_equal(want, m.proof))
+		return ferr_set(e, FERR_PROTO_RESUME, "RESUME: proof does not match this connection");
+	if (rs->conn != NULL) {
+		/* The old connection is half-open: the sender proved ownership,
+		 * so the new one takes over. */
+		struct rconn *old = rs->conn;
+
+		ev_log(&d->ev, "session %.16s: resumed while the old connection looked alive; closing it",
+		    rs->idhex);
+		old->rs = NULL;
+		rs->conn = NULL;
+		rconn_free(old);
+	}
+	evtimer_del(rs->outage);
+	rs->conn = c;
+	c->rs = rs;
+	rs->last_rx_ms = rs->last_progress_ms = recvd_now_ms();
+	if ((rc = rsess_resume(rs->sess, e)) != 0)
+		return rc;
+	ev_log(&d->ev, "session %.16s: resumed by %s after %llu ms; continuing from frame %llu",
+	    rs->idhex, c->addr, (unsigned long long)(rs->cut_ms ? recvd_now_ms() - rs->cut_ms : 0),
+	    (unsigned long long)(rsess_last_seq(rs->sess) + 1));
+	{
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "session", json_object_new_string(rs->idhex));
+		json_object_object_add(o, "next_seq", json_object_new_int64((int64_t)(rsess_last_seq(rs->sess) + 1)));
+		ev_json(&d->ev, "resumed", o);
+	}
+	rs->cut_ms = 0;
+	return 0;
+}
+
+/* First frame on a connection: HELLO or RESUME. */
+static int
+first_frame(struct rconn *c, const uint8_t *p, size_t have, size_t *used, struct ferr *e)
+{
+	struct recvd *d = c->d;
+	struct frame_hdr h;
+	int rc;
+
+	rc = frame_decode_hdr(p, have, FERRY_MAX_FRAME_DEFAULT, FDIR_S2R, &h, e);
+	if (rc != 0)
+		return rc;
+	if (h.type == FT_RESUME) {
+		if (have < FERRY_FRAME_HDR_LEN + (size_t)h.len)
+			return FERR_NEED_MORE;
+		*used = FERRY_FRAME_HDR_LEN + h.len;
+		return handle_resume(c, p + FERRY_FRAME_HDR_LEN, h.len, e);
+	}
+	if (h.type != FT_HELLO)
+		return ferr_set(e, FERR_PROTO_STATE, "%s: not allowed before HELLO or RESUME",
+		    frame_name(h.type));
+	if (d->active >= d->o.max_sessions)
+		return ferr_set(e, FERR_REFUSE_BUSY, "HELLO: %u migrations already running (--max-sessions %u)",
+		    d->active, d->o.max_sessions);
+	if (rsession_new(d, c, e) == NULL)
+		return e->code;
+	*used = 0;      /* the session decodes HELLO itself */
+	return 0;
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	struct rconn *c = arg;
+	struct recvd *d = c->d;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct ferr e = { 0 };
+	uint64_t now = recvd_now_ms();
+
+	c->last_rx_ms = now;
+	if (c->rs != NULL)
+		c->rs->last_rx_ms = now;
+	while (!c->closing) {
+		size_t have = evbuffer_get_length(in), need, used = 0;
+		const uint8_t *p;
+		uint32_t len;
+		int rc;
+
+		if (have < FERRY_FRAME_HDR_LEN)
+			break;
+		p = evbuffer_pullup(in, FERRY_FRAME_HDR_LEN);
+		len = ((uint32_t)p[4] << 24) | ((uint32_t)p[5] << 16) | ((uint32_t)p[6] << 8) | p[7];
+		need = (size_t)FERRY_FRAME_HDR_LEN + len;
+		/* An oversized length is refused from the header alone. */
+		if (len > FERRY_MAX_FRAME_LIMIT)
+			need = FERRY_FRAME_HDR_LEN;
+		else if (have < need)
+			break;
+		p = evbuffer_pullup(in, (ev_ssize_t)need);
+		if (p[0] == FT_PING) {
+			if (now - c->ping_window_ms >= 1000) {
+				c->ping_window_ms = now;
+				c->pings_in_window = 0;
+			}
+			if (++c->pings_in_window > PING_FLOOD_PER_SEC) {
+				ferr_set(&e, FERR_PROTO_FLOOD, "PING: more than %d per second",
+				    PING_FLOOD_PER_SEC);
+				goto fail;
+			}
+		}
+		if (c->rs == NULL) {
+			rc = first_frame(c, p, need, &used, &e);
+			if (rc == FERR_NEED_MORE)
+				break;
+			if (rc != 0)
+				goto fail;
+			evbuffer_drain(in, used);
+			if (used > 0) {     /* RESUME handled */
+				if (c->deadline != NULL)
+					evtimer_del(c->deadline);
+				flush_session(c);
+				if (c->rs != NULL && c->rs->finished)
+					rconn_close_after_flush(c);
+				continue;
+			}
+		}
+		rc = rsess_feed(c->rs->sess, p, need, &used, &e);
+		evbuffer_drain(in, used);
+		flush_session(c);
+		if (rc != 0) {
+			struct rsession *rs = c->rs;
+
+			if (!rs->finished)
+				rsession_finish(rs, rc, e.msg);
+			rconn_close_after_flush(c);
+			return;
+		}
+		if (used == 0)
+			break;
+		if (c->deadline != NULL && rsess_state(c->rs->sess) == RS_RECEIVING)
+			evtimer_del(c->deadline);
+		if (!c->rs->have_key && rsess_state(c->rs->sess) == RS_WAIT_MANIFEST) {
+			struct rsession *rs = c->rs;
+
+			memcpy(rs->id, rsess_session_id(rs->sess), FERRY_SESSION_ID_LEN);
+			hash_hex(rs->id, rs->idhex);
+			if (resume_key_derive(c->bev, rs->id, rs->resume_key, &e) == 0)
+				rs->have_key = 1;
+			else
+				ev_log(&d->ev, "session %.16s: %s; it cannot be resumed", rs->idhex, e.msg);
+		}
+		if (rsess_last_seq(c->rs->sess) != c->rs->last_seq) {
+			c->rs->last_seq = rsess_last_seq(c->rs->sess);
+			c->rs->last_progress_ms = now;
+		}
+		if (rsess_state(c->rs->sess) == RS_COMMITTED) {
+			rsession_finish(c->rs, 0, "");
+			rconn_close_after_flush(c);
+			return;
+		}
+	}
+	return;
+fail:
+	if (c->rs == NULL || !c->rs->finished) {
+		if (c->rs != NULL) {
+			rsess_fail(c->rs->sess, e.code, e.msg);
+			rsession_finish(c->rs, e.code, e.msg);
+		} else {
+			ev_log(&d->ev, "connection from %s (%s) refused: %s", c->addr, c->peer_name, e.msg);
+		}
+	}
+	send_error(c, e.code, e.msg);
+	rconn_close_after_flush(c);
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct rconn *c = arg;
+	struct ferr e = { 0 };
+
+	if (what & BEV_EVENT_CONNECTED) {
+		c->tls_up = 1;
+		if (tls_bev_peer_name(bev, c->peer_name, sizeof(c->peer_name)) != 0)
+			snprintf(c->peer_name, sizeof(c->peer_name), "?");
+		ev_log(&c->d->ev, "TLS session with %s (%s)", c->addr, c->peer_name);
+		return;
+	}
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
+		(void)tls_bev_error(bev, &e);
+		if (e.msg[0] == '\0')
+			snprintf(e.msg, sizeof(e.msg), "connection closed by the sender");
+		if (!c->tls_up)
+			ev_log(&c->d->ev, "connection from %s refused: %s", c->addr, e.msg);
+		else if (c->rs != NULL && !c->rs->finished)
+			ev_log(&c->d->ev, "connection from %s: %s", c->addr, e.msg);
+		if (c->rs != NULL) {
+			struct rsession *rs = c->rs;
+
+			c->rs = NULL;
+			rsession_cut(rs, e.msg);
+		}
+		rconn_free(c);
+	}
+}
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct rconn *c = arg;
+
+	(void)fd;
+	(void)what;
+	ev_log(&c->d->ev, "connection from %s: no %s within the handshake timeout (%llu ms); closed",
+	    c->addr, c->tls_up ? "HELLO or RESUME" : "TLS handshake",
+	    (unsigned long long)c->d->o.handshake_ms);
+	if (c->rs != NULL && !c->rs->finished) {
+		rsess_fail(c->rs->sess, FERR_TIMEOUT, "handshake timeout");
+		rsession_finish(c->rs, FERR_TIMEOUT, "no MANIFEST within the handshake timeout");
+	}
+	rconn_free(c);
+}
+
+/* Heartbeat: send PING, notice a dead peer, enforce the progress timeout. */
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct rconn *c = arg;
+	struct recvd *d = c->d;
+	uint64_t now = recvd_now_ms();
+	struct msg_seq ping = { now };
+	uint8_t buf[32];
+	struct wr w;
+
+	(void)fd;
+	(void)what;
+	if (c->closing || !c->tls_up)
+		return;
+	if (c->rs != NULL && now - c->last_rx_ms > d->o.dead_ms) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "no data from the sender for %llu ms (dead peer)",
+		    (unsigned long long)(now - c->last_rx_ms));
+		ev_log(&d->ev, "connection from %s: %s", c->addr, why);
+		{
+			struct rsession *rs = c->rs;
+
+			c->rs = NULL;
+			rsession_cut(rs, why);
+		}
+		rconn_free(c);
+		return;
+	}
+	if (c->rs != NULL && !c->rs->finished && rsess_state(c->rs->sess) == RS_RECEIVING &&
+	    now - c->rs->last_progress_ms > d->o.progress_ms) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "no pages applied for %llu ms (--progress-timeout)",
+		    (unsigned long long)(now - c->rs->last_progress_ms));
+		rsess_fail(c->rs->sess, FERR_TIMEOUT, why);
+		rsession_finish(c->rs, FERR_TIMEOUT, why);
+		send_error(c, FERR_TIMEOUT, why);
+		rconn_close_after_flush(c);
+		return;
+	}
+	wr_init(&w, buf, sizeof(buf));
+	if (msg_seq_encode(&w, FT_PING, &ping) == 0)
+		bufferevent_write(c->bev, buf, w.off);
+}
+
+void
+rconn_accept(struct recvd *d, int fd, const char *addr)
+{
+	struct ferr e = { 0 };
+	struct timeval tv;
+	struct rconn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		close(fd);
+		return;
+	}
+	c->d = d;
+	snprintf(c->addr, sizeof(c->addr), "%s", addr);
+	c->last_rx_ms = recvd_now_ms();
+	sock_tune(fd, d->o.keepalive_ms, d->o.dead_ms);
+	c->bev = tls_bev_new(d->tls, d->base, fd, &e);
+	if (c->bev == NULL) {
+		ev_log(&d->ev, "connection from %s: %s", addr, e.msg);
+		close(fd);
+		free(c);
+		return;
+	}
+	c->next = d->conns;
+	if (d->conns != NULL)
+		d->conns->prev = c;
+	d->conns = c;
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->deadline = evtimer_new(d->base, on_deadline, c);
+	timeval_ms(&tv, d->o.handshake_ms);
+	evtimer_add(c->deadline, &tv);
+	c->tick = event_new(d->base, -1, EV_PERSIST, on_tick, c);
+	timeval_ms(&tv, d->o.keepalive_ms);
+	event_add(c->tick, &tv);
+}
