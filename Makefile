@@ -51,7 +51,7 @@ LIBCOMMON := $(BUILD)/libferry-common.a
 LIBSENDER := $(BUILD)/libferry-sender.a
 LIBRECV := $(BUILD)/libferry-recv.a
 
-BINS := $(BUILD)/ferry-send $(BUILD)/ferry-recv $(BUILD)/ferry-guest
+BINS := $(BUILD)/ferry-send $(BUILD)/ferry-recv $(BUILD)/ferry-guest $(BUILD)/ferry-faultproxy
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
 .PHONY: all demo test asan clean install deps check
@@ -82,6 +82,9 @@ $(BUILD)/ferry-recv: $(call obj,src/receiver/main.c) $(LIBRECV) $(LIBCOMMON)
 	$(say) LD $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/ferry-guest: $(call obj,$(GUEST_SRC)) $(LIBCOMMON)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/ferry-faultproxy: $(call obj,$(wildcard tools/ferry-faultproxy/*.c)) $(LIBCOMMON)
 	$(say) LD $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -5,6 +5,18 @@
 #include <time.h>
 
 void
+ev_error(const struct events *ev, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", ev->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void
 ev_log(const struct events *ev, const char *fmt, ...)
 {
 	va_list ap;

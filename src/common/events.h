@@ -19,6 +19,9 @@ struct events {
 /* Log a human line to stderr: "ferry-send: message". */
 void ev_log(const struct events *ev, const char *fmt, ...) FERRY_PRINTF(2, 3);
 
+/* The same, even with quiet set: for the final error of a run. */
+void ev_error(const struct events *ev, const char *fmt, ...) FERRY_PRINTF(2, 3);
+
 /* Emit {"event": name, "ts_ms": ..., ...fields} when json is on.  Takes
  * ownership of fields (may be NULL). */
 void ev_json(const struct events *ev, const char *name, struct json_object *fields);

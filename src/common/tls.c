@@ -493,6 +493,18 @@ tls_bev_peer_name(struct bufferevent *bev, char *buf, size_t len)
 	return buf[0] != '\0' ? 0 : FERR_TLS;
 }
 
+/* The handshake is over.  OpenSSL runs a KeyUpdate through its handshake
+ * code, so SSL_is_init_finished() is also false while one waits to be
+ * written; that is no reason to refuse the exporter or a close. */
+static int
+handshake_over(SSL *ssl)
+{
+	const struct tls_conn *tc = tls_conn_of(ssl);
+
+	return SSL_is_init_finished(ssl) || (tc != NULL && tc->handshake_done &&
+	    SSL_get_key_update_type(ssl) != SSL_KEY_UPDATE_NONE);
+}
+
 int
 tls_bev_export(struct bufferevent *bev, const char *label, const void *context,
     size_t context_len, void *out, size_t out_len)
@@ -500,7 +512,7 @@ tls_bev_export(struct bufferevent *bev, const char *label, const void *context,
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	int ok;
 
-	if (ssl == NULL || label == NULL || !SSL_is_init_finished(ssl))
+	if (ssl == NULL || label == NULL || !handshake_over(ssl))
 		return FERR_TLS;
 	ok = SSL_export_keying_material(ssl, out, out_len, label, strlen(label),
 	    context, context_len, 1);
@@ -514,14 +526,17 @@ tls_bev_close_notify(struct bufferevent *bev)
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	int r;
 
-	if (ssl == NULL || !SSL_is_init_finished(ssl))
+	if (ssl == NULL || !handshake_over(ssl))
 		return FERR_TLS;
 	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
 		return FERR_INTERNAL;
 	ERR_clear_error();
-	r = SSL_shutdown(ssl);
-	if (r >= 0)
-		return 0;
+	/* A queued KeyUpdate goes first: SSL_shutdown refuses "in init". */
+	if (SSL_is_init_finished(ssl) || (r = SSL_do_handshake(ssl)) == 1) {
+		r = SSL_shutdown(ssl);
+		if (r >= 0)
+			return 0;
+	}
 	r = SSL_get_error(ssl, r);
 	ERR_clear_error();
 	return r == SSL_ERROR_WANT_WRITE ? FERR_NEED_MORE : FERR_TLS;

@@ -60,8 +60,9 @@ struct tls_opts {
  * *out is NULL and e names the file and what is wrong with it.
  * Errors: FERR_USAGE (a file name missing, client without peer_name, a
  * malformed pin: "TLS: pin 'sha256:12' is not 'sha256:' and 64 hex
- * digits"; an empty string is malformed, not unset), FERR_IO (a file cannot be read: "TLS: certificate file '/x.pem': No such
- * file or directory"), FERR_TLS (a file's contents: not PEM, key does not
+ * digits"; an empty string is malformed, not unset), FERR_IO (a file
+ * cannot be read: "TLS: certificate file '/x.pem': No such file or
+ * directory"), FERR_TLS (a file's contents: not PEM, key does not
  * match the certificate, key too weak, encrypted key), FERR_NOMEM. */
 int tls_ctx_new(int is_server, const struct tls_opts *o, struct tls_ctx **out,
     struct ferr *e) FERRY_MUST_CHECK;
@@ -130,9 +131,10 @@ int tls_bev_export(struct bufferevent *bev, const char *label,
 /* Send the TLS close_notify, so the peer sees a clean end of stream
  * (BEV_EVENT_EOF) rather than a truncation error.  libevent does not send
  * it on bufferevent_free, so call this once the output buffer is empty
- * (all frames handed to the socket), then free the bufferevent.  Returns
- * 0 when sent; FERR_INTERNAL if output is still queued (nothing is sent:
- * a close_notify ahead of queued data would hide that data's loss);
+ * (all frames handed to the socket), then free the bufferevent.  A key
+ * update asked for and not yet sent goes out first.  Returns 0 when sent;
+ * FERR_INTERNAL if output is still queued (nothing is sent: a
+ * close_notify ahead of queued data would hide that data's loss);
  * FERR_NEED_MORE if the socket is full (try again shortly); FERR_TLS if
  * the connection is not open. */
 int tls_bev_close_notify(struct bufferevent *bev) FERRY_MUST_CHECK;

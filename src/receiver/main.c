@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -48,6 +49,23 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	ev_log(&d->ev, "signal %d: aborting open sessions and shutting down", (int)sig);
 	d->stopping = 1;
 	event_base_loopexit(d->base, NULL);
+}
+
+/* Reap on-commit hooks. */
+static void
+on_sigchld(evutil_socket_t sig, short what, void *arg)
+{
+	struct recvd *d = arg;
+	pid_t pid;
+	int st;
+
+	(void)sig;
+	(void)what;
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			ev_log(&d->ev, "on-commit command (pid %d) failed with status %d", (int)pid,
+			    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
 }
 
 static void
@@ -293,7 +311,8 @@ main(int argc, char **argv)
 	struct recvd d;
 	struct tls_opts to;
 	struct ferr e = { 0 };
-	struct event *sigint = NULL, *sigterm = NULL;
+	struct event *sigint = NULL, *sigterm = NULL, *sigchld = NULL;
+	struct rconn *c, *next;
 	int rc, status = RES_ERROR;
 
 	if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
@@ -322,9 +341,10 @@ main(int argc, char **argv)
 	to.pins[0] = d.o.pins[0];
 	to.pins[1] = d.o.pins[1];
 	if (tls_ctx_new(1, &to, &d.tls, &e) != 0) {
+		/* Certificates and keys are configuration: a usage error. */
 		fprintf(stderr, "ferry-recv: %s\n", e.msg);
 		free(d.hist);
-		return e.code == FERR_USAGE ? RES_USAGE : RES_ERROR;
+		return e.code == FERR_NOMEM ? RES_ERROR : RES_USAGE;
 	}
 	d.base = event_base_new();
 	if (d.base == NULL || listen_on(&d, &e) != 0 ||
@@ -335,8 +355,10 @@ main(int argc, char **argv)
 	}
 	sigint = evsignal_new(d.base, SIGINT, on_signal, &d);
 	sigterm = evsignal_new(d.base, SIGTERM, on_signal, &d);
+	sigchld = evsignal_new(d.base, SIGCHLD, on_sigchld, &d);
 	evsignal_add(sigint, NULL);
 	evsignal_add(sigterm, NULL);
+	evsignal_add(sigchld, NULL);
 	ev_log(&d.ev, "listening on %s:%u, images land in %s", d.o.listen_host, d.o.listen_port,
 	    d.o.dest_dir);
 	{
@@ -349,8 +371,21 @@ main(int argc, char **argv)
 	}
 	d.last_result = RES_OK;
 	event_base_dispatch(d.base);
-	/* Shutdown: close connections, abort unfinished sessions (their
-	 * staging files are removed). */
+	/* Shutdown: abort unfinished sessions (their staging files are
+	 * removed), give the ERROR frames up to a second to reach the
+	 * senders, then close whatever is left. */
+	for (c = d.conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->rs != NULL && !c->rs->finished)
+			rsession_abort(c->rs, "receiver shutting down");
+	}
+	if (d.conns != NULL) {
+		struct timeval tv = { 1, 0 };
+
+		d.o.once = 0;
+		event_base_loopexit(d.base, &tv);
+		event_base_dispatch(d.base);
+	}
 	while (d.conns != NULL) {
 		if (d.conns->rs != NULL && !d.conns->rs->finished)
 			rsession_abort(d.conns->rs, "receiver shutting down");
@@ -367,6 +402,8 @@ out:
 		event_free(sigint);
 	if (sigterm != NULL)
 		event_free(sigterm);
+	if (sigchld != NULL)
+		event_free(sigchld);
 	ctl_free(d.ctl);
 	if (d.lst != NULL)
 		evconnlistener_free(d.lst);

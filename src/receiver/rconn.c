@@ -1,6 +1,7 @@
 /* Receiver connections: TLS, the first frame (HELLO starts a session,
  * RESUME re-attaches one), feeding frames to the session, heartbeat and
  * dead-peer detection. */
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "frame.h"
@@ -219,8 +221,9 @@ on_read(struct bufferevent *bev, void *arg)
 		p = evbuffer_pullup(in, FERRY_FRAME_HDR_LEN);
 		len = ((uint32_t)p[4] << 24) | ((uint32_t)p[5] << 16) | ((uint32_t)p[6] << 8) | p[7];
 		need = (size_t)FERRY_FRAME_HDR_LEN + len;
-		/* An oversized length is refused from the header alone. */
-		if (len > FERRY_MAX_FRAME_LIMIT)
+		/* A length over what we announced is refused from the header
+		 * alone, before waiting for (or buffering) its payload. */
+		if (len > FERRY_MAX_FRAME_DEFAULT)
 			need = FERRY_FRAME_HDR_LEN;
 		else if (have < need)
 			break;
@@ -301,6 +304,64 @@ fail:
 	rconn_close_after_flush(c);
 }
 
+/* After a refused handshake, keep the socket open briefly and discard what
+ * the client sent after its side of the handshake: closing with unread
+ * bytes makes the kernel send a reset, which can overtake our TLS alert
+ * and hide from the client why it was refused. */
+struct drain {
+	struct event *ev;
+	int fd;
+};
+
+static void
+on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct drain *dr = arg;
+	char buf[4096];
+	ssize_t n = 0;
+
+	if (what & EV_READ) {
+		while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+			;
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;     /* more may come: keep draining until EOF or timeout */
+	}
+	event_free(dr->ev);
+	close(dr->fd);
+	free(dr);
+}
+
+static void
+drain_and_close(struct rconn *c)
+{
+	struct timeval tv = { 0, 500000 };
+	struct drain *dr = malloc(sizeof(*dr));
+	int fd = bufferevent_getfd(c->bev);
+
+	if (dr == NULL || fd < 0 || (dr->fd = dup(fd)) < 0) {
+		free(dr);
+		return;
+	}
+	(void)shutdown(dr->fd, SHUT_WR);
+	dr->ev = event_new(c->d->base, dr->fd, EV_READ | EV_PERSIST | EV_TIMEOUT, on_drain, dr);
+	if (dr->ev == NULL) {
+		close(dr->fd);
+		free(dr);
+		return;
+	}
+	event_add(dr->ev, &tv);
+}
+
+static void
+emit_refused(struct rconn *c, const char *why)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "peer", json_object_new_string(c->addr));
+	json_object_object_add(o, "error", json_object_new_string(why));
+	ev_json(&c->d->ev, "refused", o);
+}
+
 static void
 on_event(struct bufferevent *bev, short what, void *arg)
 {
@@ -315,18 +376,44 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
+		size_t pending = evbuffer_get_length(bufferevent_get_input(bev));
+		char why[FERR_MSG_MAX + 96];
+
 		(void)tls_bev_error(bev, &e);
 		if (e.msg[0] == '\0')
 			snprintf(e.msg, sizeof(e.msg), "connection closed by the sender");
-		if (!c->tls_up)
+		if (!c->tls_up) {
 			ev_log(&c->d->ev, "connection from %s refused: %s", c->addr, e.msg);
-		else if (c->rs != NULL && !c->rs->finished)
+			emit_refused(c, e.msg);
+			if (what & BEV_EVENT_ERROR)
+				drain_and_close(c);
+		} else if (c->rs != NULL && !c->rs->finished) {
 			ev_log(&c->d->ev, "connection from %s: %s", c->addr, e.msg);
+		}
+		snprintf(why, sizeof(why), "%s", e.msg);
+		if (pending > 0 && pending >= FERRY_FRAME_HDR_LEN) {
+			const uint8_t *p = evbuffer_pullup(bufferevent_get_input(bev), FERRY_FRAME_HDR_LEN);
+			uint32_t len = ((uint32_t)p[4] << 24) | ((uint32_t)p[5] << 16) |
+			    ((uint32_t)p[6] << 8) | p[7];
+
+			snprintf(why, sizeof(why), "%s: %s frame truncated at %zu of %u payload bytes",
+			    e.msg, frame_name(p[0]), pending - FERRY_FRAME_HDR_LEN, len);
+		} else if (pending > 0) {
+			snprintf(why, sizeof(why), "%s: frame header truncated at %zu of 8 bytes", e.msg,
+			    pending);
+		}
 		if (c->rs != NULL) {
 			struct rsession *rs = c->rs;
 
 			c->rs = NULL;
-			rsession_cut(rs, e.msg);
+			if ((what & BEV_EVENT_EOF) && !rs->finished) {
+				/* A clean TLS close: the sender ended the session on
+				 * purpose, so there is nothing to wait for. */
+				rsess_fail(rs->sess, FERR_NET, why);
+				rsession_finish(rs, pending ? FERR_PROTO_LENGTH : FERR_NET, why);
+			} else {
+				rsession_cut(rs, why);
+			}
 		}
 		rconn_free(c);
 	}

@@ -60,6 +60,7 @@ struct rsession {
 	uint64_t last_progress_ms;  /* last PAGES applied */
 	uint64_t last_seq;
 	uint64_t cut_ms;            /* when the current outage began, 0 if none */
+	char cut_reason[FERR_MSG_MAX + 96];
 	uint32_t cuts;
 	int finished;               /* done event emitted */
 	int result;                 /* enum result, when finished */

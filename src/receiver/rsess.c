@@ -1,5 +1,6 @@
 #include "rsess.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -250,8 +251,10 @@ apply_entry(struct rsess *s, uint32_t di, const struct page_entry *pe, struct fe
 		else
 			page_hash(s->seed, s->scratch, pe->len, s->hash[di][pe->index]);
 		/* Staging starts as zeros (section 5.1): only overwrite. */
-		if (!was)
+		if (!was) {
+			s->stats.logical_bytes += pe->len;
 			return 0;
+		}
 		rc = s->ops->write(s->ctx, di, off, s->scratch, pe->len, e);
 		break;
 	case PK_REF: {
@@ -281,14 +284,17 @@ apply_entry(struct rsess *s, uint32_t di, const struct page_entry *pe, struct fe
 		rc = s->ops->write(s->ctx, di, off, s->scratch, pe->len, e);
 		break;
 	}
-	case PK_LZ4:
-		if ((rc = codec_lz4_decode(pe->data, pe->data_len, s->scratch2, pe->len,
-		    "PAGES: LZ4 entry", e)) != 0)
+	case PK_LZ4: {
+		char what[64];
+
+		snprintf(what, sizeof(what), "PAGES: LZ4 entry %u", pe->index);
+		if ((rc = codec_lz4_decode(pe->data, pe->data_len, s->scratch2, pe->len, what, e)) != 0)
 			return rc;
 		s->stats.pages_lz4++;
 		page_hash(s->seed, s->scratch2, pe->len, s->hash[di][pe->index]);
 		rc = s->ops->write(s->ctx, di, off, s->scratch2, pe->len, e);
 		break;
+	}
 	case PK_RAW:
 		s->stats.pages_raw++;
 		page_hash(s->seed, pe->data, pe->len, s->hash[di][pe->index]);

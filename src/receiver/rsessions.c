@@ -54,7 +54,7 @@ static void
 on_outage(evutil_socket_t fd, short what, void *arg)
 {
 	struct rsession *rs = arg;
-	char why[200];
+	char why[FERR_MSG_MAX + 128];
 
 	(void)fd;
 	(void)what;
@@ -63,8 +63,8 @@ on_outage(evutil_socket_t fd, short what, void *arg)
 		rsession_free(rs);
 		return;
 	}
-	snprintf(why, sizeof(why), "sender did not resume within the outage timeout (%llu ms)",
-	    (unsigned long long)rs->d->o.outage_ms);
+	snprintf(why, sizeof(why), "sender did not resume within the outage timeout (%llu ms) after: %s",
+	    (unsigned long long)rs->d->o.outage_ms, rs->cut_reason);
 	rsess_fail(rs->sess, FERR_TIMEOUT, why);
 	rsession_finish(rs, FERR_TIMEOUT, why);
 }
@@ -168,6 +168,7 @@ rsession_cut(struct rsession *rs, const char *why)
 		return;
 	}
 	rsess_detach(rs->sess);
+	snprintf(rs->cut_reason, sizeof(rs->cut_reason), "%s", why);
 	rs->cut_ms = now;
 	rs->cuts++;
 	/* The outage counts from the last byte the sender got through. */
@@ -193,7 +194,6 @@ run_on_commit(struct rsession *rs)
 	char key[32];
 	uint32_t i, n = staging_count(rs->stg);
 	pid_t pid;
-	int status;
 
 	if (d->o.on_commit == NULL)
 		return;
@@ -214,10 +214,9 @@ run_on_commit(struct rsession *rs)
 		execl("/bin/sh", "sh", "-c", d->o.on_commit, (char *)NULL);
 		_exit(127);
 	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		ev_log(&d->ev, "on-commit command failed (status %d)", status);
+	/* Not waited for here: the daemon keeps serving (and COMMITTED goes
+	 * out) while the hook runs; main.c reaps it on SIGCHLD. */
+	ev_log(&d->ev, "session %.16s: on-commit command started (pid %d)", rs->idhex, (int)pid);
 }
 
 void
@@ -250,8 +249,10 @@ rsession_finish(struct rsession *rs, int code, const char *why)
 	}
 	o = json_object_new_object();
 	json_object_object_add(o, "result", json_object_new_string(result_name(r)));
-	if (r != RES_OK)
+	if (r != RES_OK) {
 		json_object_object_add(o, "error", json_object_new_string(why));
+		json_object_object_add(o, "code", json_object_new_string(ferr_name(code)));
+	}
 	json_object_object_add(o, "session", json_object_new_string(rs->idhex));
 	json_object_object_add(o, "peer", json_object_new_string(rs->peer_addr));
 	json_object_object_add(o, "peer_name", json_object_new_string(rs->peer_name));
@@ -291,7 +292,7 @@ recvd_maybe_exit(struct recvd *d)
 {
 	/* --once: done when the session has ended and its connection has
 	 * flushed the last frame and closed. */
-	if (d->o.once && d->served > 0 && d->conns == NULL)
+	if (d->conns == NULL && (d->stopping || (d->o.once && d->served > 0)))
 		event_base_loopexit(d->base, NULL);
 }
 

@@ -3,6 +3,7 @@
 #include "migrate.h"
 
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <json-c/json.h>
@@ -103,6 +104,40 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	snprintf(why, sizeof(why), "aborted by signal %d", (int)sig);
 	phase_abort(arg, why);
+}
+
+static void
+on_drained(struct bufferevent *bev, void *arg)
+{
+	struct mig *m = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		event_base_loopbreak(m->base);
+}
+
+static void
+on_drain_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	event_base_loopbreak(((struct mig *)arg)->base);
+}
+
+/* Give a last ERROR frame (abort, failure) up to a second to leave. */
+static void
+drain_output(struct mig *m)
+{
+	struct timeval tv = { 1, 0 };
+
+	if (m->bev == NULL || evbuffer_get_length(bufferevent_get_output(m->bev)) == 0)
+		return;
+	bufferevent_setcb(m->bev, NULL, on_drained, on_drain_event, m);
+	bufferevent_setwatermark(m->bev, EV_WRITE, 0, 0);
+	bufferevent_disable(m->bev, EV_READ);
+	if (m->tick != NULL)
+		event_del(m->tick);
+	event_base_loopexit(m->base, &tv);
+	event_base_dispatch(m->base);
 }
 
 static int
@@ -229,8 +264,12 @@ migrate_run(const struct send_opts *o, struct events *ev, struct migrate_result 
 	to.peer_name = o->peer_name;
 	to.pins[0] = o->pins[0];
 	to.pins[1] = o->pins[1];
-	if (tls_ctx_new(0, &to, &m->tls, &e) != 0)
+	if (tls_ctx_new(0, &to, &m->tls, &e) != 0) {
+		/* Certificates and keys are configuration: a usage error. */
+		if (e.code != FERR_NOMEM)
+			e.code = FERR_USAGE;
 		goto fail;
+	}
 	m->base = event_base_new();
 	if (m->base == NULL) {
 		ferr_set(&e, FERR_NOMEM, "event loop");
@@ -242,7 +281,7 @@ migrate_run(const struct send_opts *o, struct events *ev, struct migrate_result 
 	m->sigterm = evsignal_new(m->base, SIGTERM, on_signal, m);
 	evsignal_add(m->sigint, NULL);
 	evsignal_add(m->sigterm, NULL);
-	m->st = MS_CONNECTING;
+	mig_set_state(m, MS_CONNECTING);
 	ev_log(ev, "connecting to %s:%u%s%s", o->to_host, o->to_port, o->bind_addr ? " from " : "",
 	    o->bind_addr ? o->bind_addr : "");
 	if (link_start(m, &e) != 0)
@@ -250,6 +289,7 @@ migrate_run(const struct send_opts *o, struct events *ev, struct migrate_result 
 	event_base_dispatch(m->base);
 	if (m->st != MS_DONE)
 		mig_finish(m, FERR_INTERNAL, "event loop ended early");
+	drain_output(m);
 	goto out;
 fail:
 	res->err = e;
@@ -265,7 +305,7 @@ out:
 		    (unsigned long long)res->logical_bytes, (unsigned long long)res->wire_bytes,
 		    res->rounds, (unsigned long long)res->downtime_ms, m->cuts ? " (resumed after cuts)" : "");
 	else
-		ev_log(ev, "%s: %s", result_name(res->result), res->err.msg);
+		ev_error(ev, "%s: %s", result_name(res->result), res->err.msg);
 	emit_done(m);
 	link_close(m);
 	link_stop_timers(m);

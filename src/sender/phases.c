@@ -326,14 +326,22 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 	struct msg_seq sq;
 
 	switch (h->type) {
-	case FT_ERROR:
+	case FT_ERROR: {
+		int code;
+
 		if (msg_error_decode(p, h->len, &t, &e) != 0)
 			break;
-		mig_finish(m, t.code == (uint32_t)-FERR_VERIFY ? FERR_VERIFY
-		    : t.code == (uint32_t)-FERR_ABORTED ? FERR_ABORTED
-		    : t.code == (uint32_t)-FERR_TIMEOUT ? FERR_TIMEOUT : FERR_NET,
-		    "receiver: %s (%s)", t.text, ferr_name(-(int)t.code));
+		code = -(int)t.code;
+		if (code != FERR_VERIFY && code != FERR_ABORTED && code != FERR_TIMEOUT &&
+		    !ferr_is_refusal(code))
+			code = FERR_NET;
+		/* A receiver that sends ERROR has failed the session and removed
+		 * its staging files: it did not commit, so the guest may run on
+		 * here even if COMMIT was sent. */
+		m->commit_sent = 0;
+		mig_finish(m, code, "receiver: %s (%s)", t.text, ferr_name(-(int)t.code));
 		return;
+	}
 	case FT_PING:
 		if (msg_seq_decode(h->type, p, h->len, &sq, &e) != 0)
 			break;
@@ -372,8 +380,8 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 			goto state;
 		if (msg_refuse_decode(p, h->len, &t, &e) != 0)
 			break;
-		mig_finish(m, -(int)t.code <= FERR_REFUSED && -(int)t.code > -30 ? -(int)t.code : FERR_REFUSED,
-		    "refused by receiver: %s", t.text);
+		mig_finish(m, ferr_is_refusal(-(int)t.code) ? -(int)t.code : FERR_REFUSED,
+		    "refused by receiver: %s (%s)", t.text, ferr_name(-(int)t.code));
 		return;
 	case FT_RESUMED:
 		if (m->st != MS_RESUMING)

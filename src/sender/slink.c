@@ -205,6 +205,18 @@ on_event(struct bufferevent *bev, short what, void *arg)
 			code = FERR_NET;
 		if (e.msg[0] == '\0')
 			snprintf(e.msg, sizeof(e.msg), "connection closed by the receiver");
+		if (m->st == MS_HELLO && m->cuts == 0) {
+			/* In TLS 1.3 the client finishes its handshake before the
+			 * server has checked the client's certificate; a reset now
+			 * usually means the receiver refused it. */
+			char why[FERR_MSG_MAX + 160];
+
+			snprintf(why, sizeof(why), "%s: the receiver closed the connection right after the "
+			    "TLS handshake; it probably refused our certificate (not signed by a CA it "
+			    "trusts, wrong name or expired: see its log)", e.msg);
+			mig_finish(m, FERR_TLS, "%s", why);
+			return;
+		}
 		link_down(m, code, e.msg);
 	}
 }
