@@ -44,6 +44,7 @@ enum ferry_resume_status {
 	RSM_INVALID = 0,
 	RSM_RECEIVING = 1, /* session open: continue from next_seq */
 	RSM_COMMITTED = 2, /* session committed: the sender cleans up */
+	RSM_FAILED = 3,    /* session failed, staging removed: not committed */
 };
 
 /* Section 4.1: capabilities (bit flags; none defined in version 1) */

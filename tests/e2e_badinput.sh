@@ -306,9 +306,10 @@ else
 	done < <(grep '^expect-sha256 ' "$T/fr-valid.out")
 	check "scripted valid session: the three files hold the expected bytes" [ $bad -eq 0 ]
 	check "scripted valid session: no staging file left" [ "$(t_staging_left "$DEST")" -eq 0 ]
-	# Section 2.1: the end of the stream is a close_notify, else a truncation.
+	# Section 2.1 / 4.10: after COMMITTED the sender closes with close_notify
+	# and the receiver answers with its own.
 	how=$(sed -n 's/^close: //p' "$T/fr-valid.out")
-	check "receiver ends the TLS stream with close_notify after COMMITTED ($how)" \
+	check "receiver answers the sender's close_notify after COMMITTED ($how)" \
 		[ "$how" = close_notify ]
 	rm -f "$DEST"/fr-valid-*
 fi

@@ -471,9 +471,11 @@ class Client:
         return decode(ftype, payload)
 
     def close_notify(self):
-        """Send a TLS close_notify (the orderly end of our stream)."""
+        """Send a TLS close_notify (the orderly end of our stream) and wait
+        for the peer's answering close_notify (recorded in close_kind)."""
         try:
             self.s.unwrap()
+            self.close_kind = "close_notify"
         except (OSError, ssl.SSLError, ValueError):
             pass
 
@@ -686,7 +688,8 @@ def sc_valid(args=None):
         ("send", state(0, blob[:1000])),
         ("send", state(1000, blob[1000:])),
         ("send", commit(2, digests, state_digest(seed, blob))),
-        ("recv", "COMMITTED")]
+        ("recv", "COMMITTED"),
+        ("close_notify",)]
     for name, content in ((mem.name, b"".join(mem_units)),
                           (disk.name, b"".join(disk_units)),
                           (b"fr-valid-state.bin", blob)):

@@ -339,7 +339,7 @@ msg_resumed_decode(const uint8_t *p, size_t n, struct msg_resumed *m, struct fer
 	rd_u64(&r, &m->next_seq);
 	rd_u64(&r, &m->state_offset);
 	CHECK_END(&r, e, "RESUMED");
-	if (m->status != RSM_RECEIVING && m->status != RSM_COMMITTED)
+	if (m->status != RSM_RECEIVING && m->status != RSM_COMMITTED && m->status != RSM_FAILED)
 		return ferr_set(e, FERR_PROTO_RANGE, "RESUMED: status %u unknown", m->status);
 	if (m->next_seq == 0)
 		return ferr_set(e, FERR_PROTO_RANGE, "RESUMED: next_seq 0");

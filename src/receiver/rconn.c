@@ -128,8 +128,9 @@ handle_resume(struct rconn *c, const uint8_t *p, uint32_t n, struct ferr *e)
 	if ((rc = msg_resume_decode(p, n, &m, e)) != 0)
 		return rc;
 	rs = rsession_find(d, m.session_id);
-	if (rs == NULL || (rs->finished && rs->result != RES_OK))
-		return ferr_set(e, FERR_PROTO_RESUME, "RESUME: unknown or finished session");
+	if (rs == NULL)
+		return ferr_set(e, FERR_PROTO_RESUME,
+		    "RESUME: unknown session (never here, or forgotten --outage-timeout after it ended)");
 	if (strcmp(rs->peer_name, c->peer_name) != 0)
 		return ferr_set(e, FERR_PROTO_RESUME,
 		    "RESUME: session belongs to '%s', this connection is '%s'", rs->peer_name,
@@ -210,6 +211,11 @@ on_read(struct bufferevent *bev, void *arg)
 	c->last_rx_ms = now;
 	if (c->rs != NULL)
 		c->rs->last_rx_ms = now;
+	if (c->rs != NULL && c->rs->finished) {
+		/* Session over: nothing more is applied; wait for the close. */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
 	while (!c->closing) {
 		size_t have = evbuffer_get_length(in), need, used = 0;
 		const uint8_t *p;
@@ -251,7 +257,7 @@ on_read(struct bufferevent *bev, void *arg)
 					evtimer_del(c->deadline);
 				flush_session(c);
 				if (c->rs != NULL && c->rs->finished)
-					rconn_close_after_flush(c);
+					return;     /* told the outcome: wait for the close */
 				continue;
 			}
 		}
@@ -285,8 +291,9 @@ on_read(struct bufferevent *bev, void *arg)
 			c->rs->last_progress_ms = now;
 		}
 		if (rsess_state(c->rs->sess) == RS_COMMITTED) {
+			/* Wait for the sender to close: its close_notify tells us
+			 * it heard COMMITTED (else it may come back and ask). */
 			rsession_finish(c->rs, 0, "");
-			rconn_close_after_flush(c);
 			return;
 		}
 	}
@@ -406,6 +413,13 @@ on_event(struct bufferevent *bev, short what, void *arg)
 			struct rsession *rs = c->rs;
 
 			c->rs = NULL;
+			if ((what & BEV_EVENT_EOF) && rs->finished) {
+				/* The sender heard the outcome and closed: answer its
+				 * close_notify with ours. */
+				rs->delivered = 1;
+				if (tls_bev_close_notify(bev) != 0)
+					c->tls_up = 0;
+			}
 			if ((what & BEV_EVENT_EOF) && !rs->finished) {
 				/* A clean TLS close: the sender ended the session on
 				 * purpose, so there is nothing to wait for. */

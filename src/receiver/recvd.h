@@ -63,6 +63,7 @@ struct rsession {
 	char cut_reason[FERR_MSG_MAX + 96];
 	uint32_t cuts;
 	int finished;               /* done event emitted */
+	int delivered;              /* the sender closed cleanly after the end */
 	int result;                 /* enum result, when finished */
 	char error[FERR_MSG_MAX];
 	struct rsession *next, *prev;

@@ -568,11 +568,12 @@ rsess_resume(struct rsess *s, struct ferr *e)
 {
 	struct msg_resumed r;
 
-	if (!rsess_resumable(s))
+	if (!rsess_resumable(s) && s->state != RS_FAILED)
 		return ferr_set(e, FERR_PROTO_RESUME, "RESUME: session is %s, not resumable",
 		    rsess_state_name(s->state));
 	s->out.len = 0;
-	r.status = s->state == RS_COMMITTED ? RSM_COMMITTED : RSM_RECEIVING;
+	r.status = s->state == RS_COMMITTED ? RSM_COMMITTED
+	    : s->state == RS_FAILED ? RSM_FAILED : RSM_RECEIVING;
 	r.next_seq = s->last_seq + 1;
 	r.state_offset = s->state_got;
 	return queue_frame(s, enc_resumed, &r, 48, e);

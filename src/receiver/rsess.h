@@ -84,8 +84,8 @@ void rsess_detach(struct rsess *s);
 /* 1 when a session in this state can be resumed on a new connection. */
 int rsess_resumable(const struct rsess *s);
 /* A sender proved it owns this session on a new connection: queue
- * RESUMED (status, next_seq, state_offset).  Returns 0, or
- * FERR_PROTO_RESUME when the session cannot be resumed. */
+ * RESUMED (status RECEIVING, COMMITTED or FAILED; next_seq, state_offset).
+ * Returns 0, or FERR_PROTO_RESUME before the session was accepted. */
 int rsess_resume(struct rsess *s, struct ferr *e) FERRY_MUST_CHECK;
 /* Highest PAGES sequence number applied. */
 uint64_t rsess_last_seq(const struct rsess *s);

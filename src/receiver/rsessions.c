@@ -60,7 +60,10 @@ on_outage(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (rs->finished) {
 		/* A finished session lingered for in-doubt senders: forget it. */
+		struct recvd *d = rs->d;
+
 		rsession_free(rs);
+		recvd_maybe_exit(d);
 		return;
 	}
 	snprintf(why, sizeof(why), "sender did not resume within the outage timeout (%llu ms) after: %s",
@@ -157,7 +160,7 @@ rsession_cut(struct rsession *rs, const char *why)
 	if (rs->finished) {
 		/* Ended already: linger only so a sender in doubt can ask. */
 		if (!evtimer_pending(rs->outage, NULL)) {
-			timeval_ms(&tv, rs->result == RES_OK && rs->have_key ? d->o.outage_ms : 0);
+			timeval_ms(&tv, rs->have_key && !rs->delivered ? d->o.outage_ms : 0);
 			evtimer_add(rs->outage, &tv);
 		}
 		return;
@@ -277,11 +280,11 @@ rsession_finish(struct rsession *rs, int code, const char *why)
 		h->cuts = rs->cuts;
 		d->nhist++;
 	}
-	/* Linger so that a sender which lost COMMITTED can ask; failed and
-	 * never-keyed sessions have nothing to tell. */
+	/* Linger so that a sender which lost the outcome (COMMITTED, or the
+	 * ERROR) with the connection can ask for it when it comes back. */
 	if (rs->conn == NULL) {
 		evtimer_del(rs->outage);
-		timeval_ms(&tv, r == RES_OK && rs->have_key ? d->o.outage_ms : 0);
+		timeval_ms(&tv, rs->have_key ? d->o.outage_ms : 0);
 		evtimer_add(rs->outage, &tv);
 	}
 	recvd_maybe_exit(d);
@@ -292,8 +295,23 @@ recvd_maybe_exit(struct recvd *d)
 {
 	/* --once: done when the session has ended and its connection has
 	 * flushed the last frame and closed. */
-	if (d->conns == NULL && (d->stopping || (d->o.once && d->served > 0)))
+	struct rsession *rs;
+
+	if (d->conns != NULL)
+		return;
+	if (d->stopping) {
 		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	if (!d->o.once || d->served == 0)
+		return;
+	/* A committed session whose sender has not confirmed the end may
+	 * still be asked for the outcome (in-doubt COMMIT): wait for it. */
+	for (rs = d->sessions; rs != NULL; rs = rs->next)
+		if (rs->finished && rs->result == RES_OK && rs->have_key && !rs->delivered &&
+		    evtimer_pending(rs->outage, NULL))
+			return;
+	event_base_loopexit(d->base, NULL);
 }
 
 void

@@ -282,6 +282,13 @@ on_resumed(struct mig *m, const struct msg_resumed *r)
 		ev_json(m->ev, "resumed", o);
 	}
 	m->attempts = 0;
+	if (r->status == RSM_FAILED) {
+		/* Known not committed: the guest runs on here. */
+		m->commit_sent = 0;
+		mig_finish(m, FERR_NET, "the receiver failed the session while the connection was down "
+		    "(see its log)");
+		return;
+	}
 	if (r->status == RSM_COMMITTED) {
 		if (to != MS_COMMIT_WAIT) {
 			mig_finish(m, FERR_PROTO_RANGE, "RESUMED: receiver says committed before COMMIT was sent");
@@ -291,13 +298,13 @@ on_resumed(struct mig *m, const struct msg_resumed *r)
 		return;
 	}
 	if (to == MS_COMMIT_WAIT) {
-		/* The receiver never got COMMIT: the outcome is known (not
-		 * committed).  Abort there and resume the guest here. */
-		link_send_error(m, FERR_ABORTED, "COMMIT lost with the connection; migration abandoned");
+		/* The receiver has not committed: COMMIT (or frames before it)
+		 * was lost with the connection.  The guest is still paused, so
+		 * finish the final round again from what the receiver holds and
+		 * send COMMIT once more (section 6.1). */
+		ev_log(m->ev, "receiver had not committed: sending the rest and COMMIT again");
 		m->commit_sent = 0;
-		mig_finish(m, FERR_NET,
-		    "the connection broke after COMMIT and the receiver had not committed");
-		return;
+		to = MS_FINAL;
 	}
 	if (pager_rollback(&m->pg, r->next_seq) != 0) {
 		mig_finish(m, FERR_PROTO_RANGE, "RESUMED: next_seq %llu outside the unacknowledged window",
@@ -332,6 +339,14 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 		if (msg_error_decode(p, h->len, &t, &e) != 0)
 			break;
 		code = -(int)t.code;
+		if (m->st == MS_RESUMING && code == FERR_PROTO_RESUME && m->resume_to == MS_COMMIT_WAIT) {
+			/* The receiver does not know the session: the outcome of
+			 * COMMIT cannot be learned.  Never resume on a guess. */
+			mig_finish(m, FERR_INDOUBT, "COMMIT was sent, and the receiver no longer knows the "
+			    "session (%s); the guest is left paused: check the destination's log and "
+			    "images, then resume or stop the source by hand", t.text);
+			return;
+		}
 		if (code != FERR_VERIFY && code != FERR_ABORTED && code != FERR_TIMEOUT &&
 		    !ferr_is_refusal(code))
 			code = FERR_NET;

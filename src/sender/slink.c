@@ -117,7 +117,7 @@ apply_rate(struct mig *m, struct ferr *e)
 			per_tick = 1;
 		if (per_tick > EV_RATE_LIMIT_MAX)
 			per_tick = EV_RATE_LIMIT_MAX;
-		m->rate_cfg = ev_token_bucket_cfg_new(EV_RATE_LIMIT_MAX, EV_RATE_LIMIT_MAX, per_tick,
+		m->rate_cfg = ev_token_bucket_cfg_new(1u << 30, 1u << 30, per_tick,
 		    per_tick, &tick);
 		if (m->rate_cfg == NULL) {
 			m->rate_cfg = old;
