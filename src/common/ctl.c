@@ -216,3 +216,22 @@ ctl_request(const char *path, int argc, char **argv, int json, FILE *out)
 	json_object_put(r);
 	return rc;
 }
+
+int
+ctl_cli(const char *usage, int argc, char **argv)
+{
+	int json = 0, i, n = 0;
+	char *args[CTL_ARGS_MAX];
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: %s\n", usage);
+		return 2;
+	}
+	for (i = 3; i < argc && n < CTL_ARGS_MAX; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else
+			args[n++] = argv[i];
+	}
+	return ctl_request(argv[2], n, args, json, stdout);
+}

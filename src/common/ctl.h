@@ -28,6 +28,11 @@ void ctl_free(struct ctl *c);       /* closes and unlinks; NULL ok */
  * cannot be reached. */
 int ctl_request(const char *path, int argc, char **argv, int json, FILE *out);
 
+/* The "PROG ctl SOCKET COMMAND... [--json]" command line of a daemon:
+ * argv[0] is the program, argv[1] "ctl".  Returns the exit status: 0 when
+ * the answer says ok, 1 when not, 2 for usage or an unreachable socket. */
+int ctl_cli(const char *usage, int argc, char **argv);
+
 /* Helpers for handlers. */
 struct json_object *ctl_error(const char *fmt, ...) FERRY_PRINTF(1, 2);
 

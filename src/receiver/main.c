@@ -282,28 +282,6 @@ listen_on(struct recvd *d, struct ferr *e)
 	return 0;
 }
 
-static int
-ctl_main(int argc, char **argv)
-{
-	int json = 0, i, n = 0;
-	char *args[16];
-
-	if (argc < 4) {
-		fprintf(stderr, "usage: ferry-recv ctl SOCKET status|abort SESSION [--json]\n");
-		return RES_USAGE;
-	}
-	for (i = 3; i < argc && n < 15; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else
-			args[n++] = argv[i];
-	}
-	switch (ctl_request(argv[2], n, args, json, stdout)) {
-	case 0: return 0;
-	case 1: return RES_ERROR;
-	default: return RES_USAGE;
-	}
-}
 
 int
 main(int argc, char **argv)
@@ -316,7 +294,7 @@ main(int argc, char **argv)
 	int rc, status = RES_ERROR;
 
 	if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
-		return ctl_main(argc, argv);
+		return ctl_cli("ferry-recv ctl SOCKET status|abort SESSION [--json]", argc, argv);
 	memset(&d, 0, sizeof(d));
 	d.ev.prog = "ferry-recv";
 	d.ev.out = stdout;

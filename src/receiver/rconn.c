@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "frame.h"
 #include "msg.h"
 #include "pagehash.h"
@@ -23,13 +24,6 @@
 
 /* A peer sending more PINGs than this per second is flooding (row 32). */
 #define PING_FLOOD_PER_SEC 50
-
-static void
-timeval_ms(struct timeval *tv, uint64_t ms)
-{
-	tv->tv_sec = (time_t)(ms / 1000);
-	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
-}
 
 void
 rconn_free(struct rconn *c)
@@ -58,8 +52,8 @@ rconn_free(struct rconn *c)
 	recvd_maybe_exit(d);
 }
 
-static void
-send_error(struct rconn *c, int code, const char *text)
+void
+rconn_send_error(struct rconn *c, int code, const char *text)
 {
 	struct msg_text t;
 	uint8_t buf[32 + FERRY_TEXT_MAX];
@@ -153,11 +147,11 @@ handle_resume(struct rconn *c, const uint8_t *p, uint32_t n, struct ferr *e)
 	evtimer_del(rs->outage);
 	rs->conn = c;
 	c->rs = rs;
-	rs->last_rx_ms = rs->last_progress_ms = recvd_now_ms();
+	rs->last_rx_ms = rs->last_progress_ms = clock_ms();
 	if ((rc = rsess_resume(rs->sess, e)) != 0)
 		return rc;
 	ev_log(&d->ev, "session %.16s: resumed by %s after %llu ms; continuing from frame %llu",
-	    rs->idhex, c->addr, (unsigned long long)(rs->cut_ms ? recvd_now_ms() - rs->cut_ms : 0),
+	    rs->idhex, c->addr, (unsigned long long)(rs->cut_ms ? clock_ms() - rs->cut_ms : 0),
 	    (unsigned long long)(rsess_last_seq(rs->sess) + 1));
 	{
 		struct json_object *o = json_object_new_object();
@@ -206,7 +200,7 @@ on_read(struct bufferevent *bev, void *arg)
 	struct recvd *d = c->d;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct ferr e = { 0 };
-	uint64_t now = recvd_now_ms();
+	uint64_t now = clock_ms();
 
 	c->last_rx_ms = now;
 	if (c->rs != NULL)
@@ -307,7 +301,7 @@ fail:
 			ev_log(&d->ev, "connection from %s (%s) refused: %s", c->addr, c->peer_name, e.msg);
 		}
 	}
-	send_error(c, e.code, e.msg);
+	rconn_send_error(c, e.code, e.msg);
 	rconn_close_after_flush(c);
 }
 
@@ -456,7 +450,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct rconn *c = arg;
 	struct recvd *d = c->d;
-	uint64_t now = recvd_now_ms();
+	uint64_t now = clock_ms();
 	struct msg_seq ping = { now };
 	uint8_t buf[32];
 	struct wr w;
@@ -488,7 +482,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		    (unsigned long long)(now - c->rs->last_progress_ms));
 		rsess_fail(c->rs->sess, FERR_TIMEOUT, why);
 		rsession_finish(c->rs, FERR_TIMEOUT, why);
-		send_error(c, FERR_TIMEOUT, why);
+		rconn_send_error(c, FERR_TIMEOUT, why);
 		rconn_close_after_flush(c);
 		return;
 	}
@@ -510,7 +504,7 @@ rconn_accept(struct recvd *d, int fd, const char *addr)
 	}
 	c->d = d;
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
-	c->last_rx_ms = recvd_now_ms();
+	c->last_rx_ms = clock_ms();
 	sock_tune(fd, d->o.keepalive_ms, d->o.dead_ms);
 	c->bev = tls_bev_new(d->tls, d->base, fd, &e);
 	if (c->bev == NULL) {
@@ -526,9 +520,9 @@ rconn_accept(struct recvd *d, int fd, const char *addr)
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->deadline = evtimer_new(d->base, on_deadline, c);
-	timeval_ms(&tv, d->o.handshake_ms);
+	ms_to_timeval(&tv, d->o.handshake_ms);
 	evtimer_add(c->deadline, &tv);
 	c->tick = event_new(d->base, -1, EV_PERSIST, on_tick, c);
-	timeval_ms(&tv, d->o.keepalive_ms);
+	ms_to_timeval(&tv, d->o.keepalive_ms);
 	event_add(c->tick, &tv);
 }

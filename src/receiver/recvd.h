@@ -113,12 +113,13 @@ struct recvd {
 	int stopping;
 };
 
-uint64_t recvd_now_ms(void);
 void recvd_maybe_exit(struct recvd *d);
 
 /* rconn.c */
 void rconn_accept(struct recvd *d, int fd, const char *addr);
 void rconn_free(struct rconn *c);
+/* Queue an ERROR frame (the caller closes afterwards). */
+void rconn_send_error(struct rconn *c, int code, const char *text);
 /* Close after the output drains. */
 void rconn_close_after_flush(struct rconn *c);
 

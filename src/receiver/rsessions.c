@@ -14,19 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ctl.h"
 #include "pagehash.h"
 #include "recvd.h"
 #include "result.h"
-
-uint64_t
-recvd_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void
 random_bytes(void *buf, size_t n)
@@ -41,13 +33,6 @@ random_bytes(void *buf, size_t n)
 		p += k;
 		n -= (size_t)k;
 	}
-}
-
-static void
-timeval_ms(struct timeval *tv, uint64_t ms)
-{
-	tv->tv_sec = (time_t)(ms / 1000);
-	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
 }
 
 static void
@@ -96,7 +81,7 @@ rsession_new(struct recvd *d, struct rconn *c, struct ferr *e)
 		ferr_set(e, FERR_NOMEM, "session");
 		return NULL;
 	}
-	rs->started_ms = rs->last_rx_ms = rs->last_progress_ms = recvd_now_ms();
+	rs->started_ms = rs->last_rx_ms = rs->last_progress_ms = clock_ms();
 	snprintf(rs->peer_name, sizeof(rs->peer_name), "%s", c->peer_name);
 	snprintf(rs->peer_addr, sizeof(rs->peer_addr), "%s", c->addr);
 	rs->conn = c;
@@ -154,13 +139,13 @@ rsession_cut(struct rsession *rs, const char *why)
 	struct recvd *d = rs->d;
 	enum rsess_state st = rsess_state(rs->sess);
 	struct timeval tv;
-	uint64_t now = recvd_now_ms(), left;
+	uint64_t now = clock_ms(), left;
 
 	rs->conn = NULL;
 	if (rs->finished) {
 		/* Ended already: linger only so a sender in doubt can ask. */
 		if (!evtimer_pending(rs->outage, NULL)) {
-			timeval_ms(&tv, rs->have_key && !rs->delivered ? d->o.outage_ms : 0);
+			ms_to_timeval(&tv, rs->have_key && !rs->delivered ? d->o.outage_ms : 0);
 			evtimer_add(rs->outage, &tv);
 		}
 		return;
@@ -176,7 +161,7 @@ rsession_cut(struct rsession *rs, const char *why)
 	rs->cuts++;
 	/* The outage counts from the last byte the sender got through. */
 	left = rs->last_rx_ms + d->o.outage_ms > now ? rs->last_rx_ms + d->o.outage_ms - now : 0;
-	timeval_ms(&tv, left);
+	ms_to_timeval(&tv, left);
 	evtimer_add(rs->outage, &tv);
 	ev_log(&d->ev, "session %.16s: connection lost (%s); waiting up to %llu ms for the sender to resume",
 	    rs->idhex, why, (unsigned long long)left);
@@ -230,7 +215,7 @@ rsession_finish(struct rsession *rs, int code, const char *why)
 	enum result r = result_from_err(code);
 	struct json_object *o;
 	struct history_ent *h;
-	uint64_t dur = recvd_now_ms() - rs->started_ms;
+	uint64_t dur = clock_ms() - rs->started_ms;
 	struct timeval tv;
 
 	if (rs->finished)
@@ -284,7 +269,7 @@ rsession_finish(struct rsession *rs, int code, const char *why)
 	 * ERROR) with the connection can ask for it when it comes back. */
 	if (rs->conn == NULL) {
 		evtimer_del(rs->outage);
-		timeval_ms(&tv, rs->have_key ? d->o.outage_ms : 0);
+		ms_to_timeval(&tv, rs->have_key ? d->o.outage_ms : 0);
 		evtimer_add(rs->outage, &tv);
 	}
 	recvd_maybe_exit(d);
@@ -324,18 +309,7 @@ rsession_abort(struct rsession *rs, const char *why)
 		struct rconn *c = rs->conn;
 
 		/* Tell the sender why before closing. */
-		{
-			struct msg_text t;
-			uint8_t buf[32 + FERRY_TEXT_MAX];
-			struct wr w;
-
-			memset(&t, 0, sizeof(t));
-			t.code = (uint32_t)-FERR_ABORTED;
-			snprintf(t.text, sizeof(t.text), "%s", why);
-			wr_init(&w, buf, sizeof(buf));
-			if (msg_error_encode(&w, &t) == 0)
-				bufferevent_write(c->bev, buf, w.off);
-		}
+		rconn_send_error(c, FERR_ABORTED, why);
 		rsession_finish(rs, FERR_ABORTED, why);
 		rconn_close_after_flush(c);
 		return;
@@ -348,7 +322,7 @@ rsession_status(const struct rsession *rs)
 {
 	const struct rsess_stats *st = rsess_stats(rs->sess);
 	struct json_object *o = json_object_new_object();
-	uint64_t now = recvd_now_ms();
+	uint64_t now = clock_ms();
 	uint64_t el = now - rs->started_ms;
 
 	json_object_object_add(o, "session", json_object_new_string(rs->idhex));

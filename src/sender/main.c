@@ -265,28 +265,6 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 	return 0;
 }
 
-static int
-ctl_main(int argc, char **argv)
-{
-	int json = 0, i, n = 0;
-	char *args[16];
-
-	if (argc < 4) {
-		fprintf(stderr, "usage: ferry-send ctl SOCKET status|abort|bandwidth RATE [--json]\n");
-		return RES_USAGE;
-	}
-	for (i = 3; i < argc && n < 15; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else
-			args[n++] = argv[i];
-	}
-	switch (ctl_request(argv[2], n, args, json, stdout)) {
-	case 0: return 0;
-	case 1: return RES_ERROR;
-	default: return RES_USAGE;
-	}
-}
 
 int
 main(int argc, char **argv)
@@ -298,7 +276,7 @@ main(int argc, char **argv)
 	int rc;
 
 	if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
-		return ctl_main(argc, argv);
+		return ctl_cli("ferry-send ctl SOCKET status|abort|bandwidth RATE [--json]", argc, argv);
 	ev.out = stdout;
 	memset(&o, 0, sizeof(o));
 	signal(SIGPIPE, SIG_IGN);

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "mig.h"
 #include "msg.h"
 #include "sockinfo.h"
@@ -24,13 +25,6 @@
 #define OUT_LOW (1u << 20)      /* writable again below this many queued bytes */
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 5000
-
-static void
-timeval_ms(struct timeval *tv, uint64_t ms)
-{
-	tv->tv_sec = (time_t)(ms / 1000);
-	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
-}
 
 uint64_t
 link_wire_bytes(struct mig *m)
@@ -316,7 +310,7 @@ connect_start(struct mig *m, struct ferr *e)
 	m->fd = fd;
 	m->link_start_ms = mig_now_ms();
 	m->conn_ev = event_new(m->base, fd, EV_WRITE, on_connected, m);
-	timeval_ms(&tv, o->connect_timeout_ms);
+	ms_to_timeval(&tv, o->connect_timeout_ms);
 	event_add(m->conn_ev, &tv);
 	return 0;
 fail:
@@ -409,7 +403,7 @@ link_down(struct mig *m, int code, const char *why)
 		delay = BACKOFF_MAX_MS;
 	if (delay > left)
 		delay = left;
-	timeval_ms(&tv, delay);
+	ms_to_timeval(&tv, delay);
 	evtimer_add(m->retry, &tv);
 }
 
@@ -492,7 +486,7 @@ link_start(struct mig *m, struct ferr *e)
 		return ferr_set(e, FERR_NOMEM, "timers");
 	/* Four ticks a second keep deadlines and the progress line current;
 	 * PINGs go out every keepalive interval from it. */
-	timeval_ms(&tv, 250);
+	ms_to_timeval(&tv, 250);
 	event_add(m->tick, &tv);
 	m->bandwidth = m->o->bandwidth;
 	return connect_start(m, e);
