@@ -385,6 +385,11 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 			goto state;
 		if (msg_accept_decode(p, h->len, &acc, &e) != 0)
 			break;
+		if (acc.next_seq != 1) {
+			ferr_set(&e, FERR_PROTO_RANGE, "ACCEPT: next_seq %llu, a new session starts at 1",
+			    (unsigned long long)acc.next_seq);
+			break;
+		}
 		mig_set_state(m, MS_PRECOPY);
 		m->last_ack_ms = mig_now_ms();
 		begin_round(m);
