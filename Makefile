@@ -116,3 +116,51 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- fuzzing (fuzz/README.md) ----------------------------------------------
+#   make fuzz-build     libFuzzer harnesses (clang) into build-fuzz/
+#   make fuzz           run each for FUZZ_SECONDS (default 60) on its corpus;
+#                       fails if any crashes.  FUZZ_TARGETS=fuzz_rsess for one.
+# `make all` also builds plain replay drivers, $(BUILD)/fuzz-replay/fuzz_*,
+# which tests/e2e_fuzz_replay.sh runs over every corpus.
+FUZZ_HARNESSES := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= $(FUZZ_HARNESSES)
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_OUT := build-fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -MMD -MP \
+	-Isrc/common -Isrc/sender -Isrc/receiver -Iproto $(PKG_CFLAGS) $(FUZZ_SAN)
+FUZZ_LIB_SRC := $(addprefix src/common/,err.c rd.c wr.c frame.c msg.c codec_lz4.c units.c \
+	pagehash.c bbuf.c resume.c tls.c tls_explain.c) src/receiver/rsess.c
+FUZZ_REPLAY := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_HARNESSES))
+
+.PHONY: fuzz fuzz-build fuzz-clean
+.SECONDARY: $(patsubst %,$(BUILD)/fuzz/%.o,$(FUZZ_HARNESSES) replay_main) \
+	$(patsubst %,$(FUZZ_OUT)/obj/fuzz/%.o,$(FUZZ_HARNESSES))
+all: $(FUZZ_REPLAY)
+
+$(BUILD)/fuzz-replay/%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/replay_main.o $(call obj,src/receiver/rsess.c) \
+		$(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(FUZZ_OUT)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(say) FUZZCC $<
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(FUZZ_OUT)/libferry-fuzz.a: $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_LIB_SRC))
+	$(say) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(FUZZ_OUT)/fuzz_%: $(FUZZ_OUT)/obj/fuzz/fuzz_%.o $(FUZZ_OUT)/libferry-fuzz.a
+	$(say) LD $@
+	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm
+
+fuzz-build: $(patsubst %,$(FUZZ_OUT)/%,$(FUZZ_HARNESSES))
+fuzz: fuzz-build
+	@fuzz/run-fuzz.sh -t $(FUZZ_SECONDS) -b $(FUZZ_OUT) -w $(FUZZ_OUT) $(FUZZ_TARGETS)
+fuzz-clean:
+	rm -rf $(FUZZ_OUT)
+
+-include $(shell find $(FUZZ_OUT) -name '*.d' 2>/dev/null)

@@ -1,6 +1,10 @@
 #include "sockopt.h"
 
 #include <errno.h>
+#include <event2/event.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -30,4 +34,66 @@ sock_bind_device(int fd, const char *ifname, struct ferr *e)
 	if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname)) != 0)
 		return ferr_set(e, FERR_USAGE, "--interface %s: %s", ifname, strerror(errno));
 	return 0;
+}
+
+void
+sock_drain_close(int fd, unsigned int timeout_ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	char buf[16384];
+	int left = (int)timeout_ms;
+
+	(void)shutdown(fd, SHUT_WR);
+	while (left > 0 && poll(&p, 1, left > 50 ? 50 : left) >= 0) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			break;
+		left -= 50;
+	}
+	close(fd);
+}
+
+struct drain {
+	struct event *ev;
+	int fd;
+};
+
+static void
+on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct drain *dr = arg;
+	char buf[16384];
+	ssize_t n = 0;
+
+	if (what & EV_READ) {
+		while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+			;
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;     /* more may come: keep draining until EOF or timeout */
+	}
+	event_free(dr->ev);
+	close(dr->fd);
+	free(dr);
+}
+
+void
+sock_drain_close_async(struct event_base *base, int fd, unsigned int timeout_ms)
+{
+	struct timeval tv = { (time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000 };
+	struct drain *dr = malloc(sizeof(*dr));
+
+	(void)shutdown(fd, SHUT_WR);
+	if (dr == NULL) {
+		close(fd);
+		return;
+	}
+	dr->fd = fd;
+	dr->ev = event_new(base, fd, EV_READ | EV_PERSIST | EV_TIMEOUT, on_drain, dr);
+	if (dr->ev == NULL) {
+		close(fd);
+		free(dr);
+		return;
+	}
+	event_add(dr->ev, &tv);
 }

@@ -15,4 +15,14 @@ void sock_tune(int fd, uint64_t keepalive_ms, uint64_t dead_ms);
 /* SO_BINDTODEVICE: keep the socket on one interface. */
 int sock_bind_device(int fd, const char *ifname, struct ferr *e) FERRY_MUST_CHECK;
 
+/* Close a socket gracefully: shut down our sending side and discard what
+ * the peer still sends until it closes too (or timeout_ms passes).
+ * Closing a socket with unread bytes makes the kernel send a reset, which
+ * can destroy our last frames before the peer reads them.
+ * sock_drain_close: blocking, for the end of a program.
+ * sock_drain_close_async: on an event loop; takes ownership of fd. */
+void sock_drain_close(int fd, unsigned int timeout_ms);
+struct event_base;
+void sock_drain_close_async(struct event_base *base, int fd, unsigned int timeout_ms);
+
 #endif

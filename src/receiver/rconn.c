@@ -82,12 +82,26 @@ flush_session(struct rconn *c)
 	}
 }
 
+/* After a refused handshake or the end of a session, keep the socket open
+ * briefly and discard what the peer still sends, so our last bytes (a TLS
+ * alert, an ERROR frame) are not destroyed by a reset. */
+static void
+drain_and_close(struct rconn *c)
+{
+	int fd = bufferevent_getfd(c->bev), dfd;
+
+	if (fd < 0 || (dfd = dup(fd)) < 0)
+		return;
+	sock_drain_close_async(c->d->base, dfd, 1000);
+}
+
 static void
 try_close_notify_and_free(struct rconn *c)
 {
 	/* A clean end of stream tells the peer nothing was truncated. */
 	if (tls_bev_close_notify(c->bev) != 0)
 		c->tls_up = 0;  /* the peer then sees a truncation */
+	drain_and_close(c);
 	rconn_free(c);
 }
 
@@ -303,54 +317,6 @@ fail:
 	}
 	rconn_send_error(c, e.code, e.msg);
 	rconn_close_after_flush(c);
-}
-
-/* After a refused handshake, keep the socket open briefly and discard what
- * the client sent after its side of the handshake: closing with unread
- * bytes makes the kernel send a reset, which can overtake our TLS alert
- * and hide from the client why it was refused. */
-struct drain {
-	struct event *ev;
-	int fd;
-};
-
-static void
-on_drain(evutil_socket_t fd, short what, void *arg)
-{
-	struct drain *dr = arg;
-	char buf[4096];
-	ssize_t n = 0;
-
-	if (what & EV_READ) {
-		while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
-			;
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;     /* more may come: keep draining until EOF or timeout */
-	}
-	event_free(dr->ev);
-	close(dr->fd);
-	free(dr);
-}
-
-static void
-drain_and_close(struct rconn *c)
-{
-	struct timeval tv = { 0, 500000 };
-	struct drain *dr = malloc(sizeof(*dr));
-	int fd = bufferevent_getfd(c->bev);
-
-	if (dr == NULL || fd < 0 || (dr->fd = dup(fd)) < 0) {
-		free(dr);
-		return;
-	}
-	(void)shutdown(dr->fd, SHUT_WR);
-	dr->ev = event_new(c->d->base, dr->fd, EV_READ | EV_PERSIST | EV_TIMEOUT, on_drain, dr);
-	if (dr->ev == NULL) {
-		close(dr->fd);
-		free(dr);
-		return;
-	}
-	event_add(dr->ev, &tv);
 }
 
 static void

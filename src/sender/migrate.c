@@ -125,12 +125,13 @@ on_drain_event(struct bufferevent *bev, short what, void *arg)
 static void
 drain_output(struct mig *m)
 {
-	struct timeval tv = { 1, 0 };
+	struct timeval tv = { 2, 0 };
 
-	if (m->bev == NULL || evbuffer_get_length(bufferevent_get_output(m->bev)) == 0)
+	if (m->bev == NULL || !m->tls_up || evbuffer_get_length(bufferevent_get_output(m->bev)) == 0)
 		return;
 	bufferevent_setcb(m->bev, NULL, on_drained, on_drain_event, m);
 	bufferevent_setwatermark(m->bev, EV_WRITE, 0, 0);
+	bufferevent_set_rate_limit(m->bev, NULL);  /* the cap no longer matters */
 	bufferevent_disable(m->bev, EV_READ);
 	if (m->tick != NULL)
 		event_del(m->tick);

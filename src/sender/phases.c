@@ -348,7 +348,7 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 			return;
 		}
 		if (code != FERR_VERIFY && code != FERR_ABORTED && code != FERR_TIMEOUT &&
-		    !ferr_is_refusal(code))
+		    code != FERR_IO && code != FERR_NOMEM && !ferr_is_refusal(code))
 			code = FERR_NET;
 		/* A receiver that sends ERROR has failed the session and removed
 		 * its staging files: it did not commit, so the guest may run on

@@ -1,10 +1,19 @@
 /* ferry-send's control socket: status, abort, bandwidth RATE. */
+#include <event2/event.h>
 #include <json-c/json.h>
 #include <string.h>
 
 #include "ctl.h"
 #include "mig.h"
 #include "units.h"
+
+static void
+abort_soon(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	phase_abort(arg, "aborted through the control socket");
+}
 
 struct json_object *
 sctl_handle(void *ctx, int argc, char **argv)
@@ -16,9 +25,13 @@ sctl_handle(void *ctx, int argc, char **argv)
 	if (strcmp(argv[0], "status") == 0)
 		return phase_status(m);
 	if (strcmp(argv[0], "abort") == 0) {
+		struct timeval soon = { 0, 20000 };
+
 		if (m->commit_sent)
 			return ctl_error("COMMIT is already sent: the migration can no longer be aborted");
-		phase_abort(m, "aborted through the control socket");
+		/* Abort just after this answer has left, so the operator sees it. */
+		if (event_base_once(m->base, -1, EV_TIMEOUT, abort_soon, m, &soon) != 0)
+			phase_abort(m, "aborted through the control socket");
 		return json_object_new_object();
 	}
 	if (strcmp(argv[0], "bandwidth") == 0) {

@@ -54,10 +54,17 @@ link_drop(struct mig *m)
 void
 link_close(struct mig *m)
 {
+	int fd, dfd = -1;
+
 	if (m->bev != NULL && evbuffer_get_length(bufferevent_get_output(m->bev)) == 0)
 		if (tls_bev_close_notify(m->bev) != 0)
 			m->tls_up = 0;  /* peer sees a truncation; nothing to do */
+	if (m->bev != NULL && (fd = bufferevent_getfd(m->bev)) >= 0)
+		dfd = dup(fd);
 	link_drop(m);
+	/* Let our last frames reach the receiver instead of a reset. */
+	if (dfd >= 0)
+		sock_drain_close(dfd, 500);
 }
 
 int
@@ -426,6 +433,11 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		    (unsigned long long)o->completion_ms);
 		return;
 	}
+	if (m->st == MS_PAUSED && m->bev != NULL && !m->tls_up &&
+	    now - m->link_start_ms > o->connect_timeout_ms) {
+		link_down(m, FERR_TIMEOUT, "TLS handshake did not finish (--connect-timeout)");
+		return;
+	}
 	if (m->st == MS_PAUSED || m->st == MS_RESUMING) {
 		if (outage_left(m) == 0) {
 			link_drop(m);
@@ -436,8 +448,20 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 			phase_show_progress(m);
 		return;
 	}
-	if (m->st == MS_CONNECTING)
+	if (m->st == MS_CONNECTING || (m->bev != NULL && !m->tls_up)) {
+		if (m->bev != NULL && !m->tls_up && now - m->link_start_ms > o->connect_timeout_ms) {
+			char why[160];
+
+			snprintf(why, sizeof(why), "TLS handshake with %s:%u did not finish in %llu ms "
+			    "(--connect-timeout)", o->to_host, o->to_port,
+			    (unsigned long long)o->connect_timeout_ms);
+			if (m->st == MS_CONNECTING)
+				mig_finish(m, FERR_TIMEOUT, "%s", why);
+			else
+				link_down(m, FERR_TIMEOUT, why);
+		}
 		return;
+	}
 	if (m->tls_up && now - m->last_rx_ms > o->dead_ms) {
 		char why[128];
 

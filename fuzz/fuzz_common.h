@@ -1,0 +1,357 @@
+/* Helpers shared by the fuzz harnesses (header-only; each harness is one
+ * .c file that includes this).
+ *
+ * - FZ_CHECK: an invariant the code under test must keep.  A violation
+ *   prints where and aborts, which libFuzzer (and the replay driver, run
+ *   under ASan) report as a crash with a stack.
+ * - fz_dup: copy bytes into a heap block of exactly that size, so ASan
+ *   catches a read one byte past what a function was given.
+ * - fz_check_payload: decode one frame payload with the decoder of its
+ *   type and, when it decodes, check that encoding the result gives the
+ *   same bytes back (the wire format has one encoding per value).
+ *
+ * No file-scope mutable state: every harness run is independent, so runs
+ * are deterministic and replayable. */
+#ifndef FERRY_FUZZ_COMMON_H
+#define FERRY_FUZZ_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "frame.h"
+#include "msg.h"
+#include "rd.h"
+#include "wr.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FZ_CHECK(cond) \
+	do { \
+		if (!(cond)) \
+			fz_fail(__FILE__, __LINE__, #cond); \
+	} while (0)
+
+static inline void
+fz_fail(const char *file, int line, const char *what)
+{
+	fprintf(stderr, "fuzz invariant violated at %s:%d: %s\n", file, line, what);
+	fflush(stderr);
+	abort();
+}
+
+/* Exact-size heap copy (n may be 0: malloc(0) still gives a block that ASan
+ * treats as zero bytes long).  Free with free(). */
+static inline uint8_t *
+fz_dup(const uint8_t *p, size_t n)
+{
+	uint8_t *q = malloc(n);
+
+	if (q == NULL && n == 0)
+		q = malloc(1);
+	FZ_CHECK(q != NULL);
+	if (n != 0)
+		memcpy(q, p, n);
+	return q;
+}
+
+/* Big-endian readers for harness input layout (not for protocol bytes:
+ * those only go through the code under test). */
+static inline uint32_t
+fz_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t
+fz_be64(const uint8_t *p)
+{
+	return (uint64_t)fz_be32(p) << 32 | fz_be32(p + 4);
+}
+
+/* A sum over n bytes: reads every byte, so ASan checks the whole range a
+ * decoder pointed at. */
+static inline unsigned
+fz_touch(const uint8_t *p, size_t n)
+{
+	unsigned s = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		s += p[i];
+	return s;
+}
+
+/* A well-formed NUL-terminated text field (as every decoder must leave
+ * it): at most max bytes, no control bytes. */
+static inline void
+fz_check_text(const char *t, size_t max)
+{
+	size_t i, n = strnlen(t, max + 1);
+
+	FZ_CHECK(n <= max);
+	for (i = 0; i < n; i++)
+		FZ_CHECK((unsigned char)t[i] >= 0x20 && (unsigned char)t[i] != 0x7f);
+}
+
+/* Encode with enc into a buffer sized for the original frame (+ slack) and
+ * return the encoded length, or SIZE_MAX when the encoder refused. */
+struct fz_out {
+	uint8_t *p;
+	size_t cap;
+	size_t len;
+};
+
+static inline void
+fz_out_init(struct fz_out *o, size_t cap)
+{
+	o->p = malloc(cap);
+	FZ_CHECK(o->p != NULL);
+	o->cap = cap;
+	o->len = 0;
+}
+
+/* Compare an encoder's output with the frame it was decoded from. */
+static inline void
+fz_same_frame(const struct fz_out *o, uint8_t type, const uint8_t *payload, size_t n)
+{
+	FZ_CHECK(o->len == FERRY_FRAME_HDR_LEN + n);
+	FZ_CHECK(o->p[0] == type && o->p[1] == 0 && o->p[2] == 0 && o->p[3] == 0);
+	FZ_CHECK(fz_be32(o->p + 4) == n);
+	FZ_CHECK(n == 0 || memcmp(o->p + FERRY_FRAME_HDR_LEN, payload, n) == 0);
+}
+
+/* The generic device PAGES payloads are checked against when no manifest
+ * says otherwise: 17 units of 4096 bytes, the last one 100 bytes. */
+static inline void
+fz_default_device(struct dev_desc *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->id = 1;
+	d->kind = DK_MEMORY;
+	d->unit = 4096;
+	d->size = 16 * 4096 + 100;
+	memcpy(d->name, "mem", 4);
+}
+
+/* Walk a PAGES payload for device d: header, then every entry, then the
+ * end of the payload.  Checks what msg_page_next promises of each entry it
+ * accepts.  Returns 0 when the whole payload decoded. */
+static inline int
+fz_walk_pages(const uint8_t *p, size_t n, const struct dev_desc *d, struct ferr *e)
+{
+	struct msg_pages ph;
+	struct page_entry pe;
+	struct rd r;
+	uint32_t i;
+	int rc;
+
+	rd_init(&r, p, n);
+	if ((rc = msg_pages_decode(&r, &ph, e)) != 0) {
+		FZ_CHECK(rc < 0 && rc != FERR_NEED_MORE);
+		return rc;
+	}
+	FZ_CHECK(ph.seq != 0 && ph.round != 0);
+	FZ_CHECK(ph.count >= 1 && ph.count <= FERRY_MAX_PAGES_PER_FRAME);
+	FZ_CHECK(rd_left(&r) / FERRY_PAGE_ENTRY_MIN >= ph.count);
+	for (i = 0; i < ph.count; i++) {
+		size_t before = r.off;
+
+		memset(&pe, 0, sizeof(pe));
+		if ((rc = msg_page_next(&r, d, &pe, e)) != 0) {
+			FZ_CHECK(rc < 0 && rc != FERR_NEED_MORE);
+			return rc;
+		}
+		FZ_CHECK(r.err == 0 && r.off > before && r.off <= n);
+		FZ_CHECK((uint64_t)pe.index < dev_units(d));
+		FZ_CHECK(pe.len == dev_unit_len(d, pe.index));
+		FZ_CHECK(pe.len >= 1 && pe.len <= d->unit);
+		switch (pe.kind) {
+		case PK_ZERO:
+		case PK_REF:
+			FZ_CHECK(pe.data == NULL && pe.data_len == 0);
+			break;
+		case PK_LZ4:
+			FZ_CHECK(pe.data_len >= 1 && pe.data_len < pe.len);
+			/* fallthrough */
+		case PK_RAW:
+			if (pe.kind == PK_RAW)
+				FZ_CHECK(pe.data_len == pe.len);
+			FZ_CHECK(pe.data >= p && pe.data_len <= n && (size_t)(pe.data - p) <= n - pe.data_len);
+			(void)fz_touch(pe.data, pe.data_len);
+			break;
+		default:
+			FZ_CHECK(!"msg_page_next accepted an unknown kind");
+		}
+	}
+	if (rd_end(&r) != 0)
+		return ferr_set(e, FERR_PROTO_LENGTH, "PAGES: %zu bytes after %u entries", rd_left(&r),
+		    ph.count);
+	return 0;
+}
+
+/* Decode a payload of a frame of `type` (already length-checked by
+ * frame_decode_hdr) and check the round trip.  Returns the decoder's
+ * result. */
+static inline int
+fz_check_payload(uint8_t type, const uint8_t *p, size_t n, struct ferr *e)
+{
+	struct fz_out o, o2;
+	struct wr w;
+	int rc = FERR_INTERNAL;
+
+	fz_out_init(&o, FERRY_FRAME_HDR_LEN + n + 64);
+	fz_out_init(&o2, FERRY_FRAME_HDR_LEN + n + 64);
+	wr_init(&w, o.p, o.cap);
+	switch (type) {
+	case FT_HELLO: {
+		struct msg_hello m;
+
+		if ((rc = msg_hello_decode(p, n, &m, e)) != 0)
+			break;
+		FZ_CHECK(m.version == FERRY_VERSION);
+		FZ_CHECK(m.max_frame >= FERRY_MAX_FRAME_MIN && m.max_frame <= FERRY_MAX_FRAME_LIMIT);
+		FZ_CHECK(msg_hello_encode(&w, &m) == 0);
+		o.len = w.off;
+		fz_same_frame(&o, type, p, n);
+		break;
+	}
+	case FT_WELCOME: {
+		struct msg_welcome m;
+
+		if ((rc = msg_welcome_decode(p, n, &m, e)) != 0)
+			break;
+		FZ_CHECK(m.version == FERRY_VERSION);
+		FZ_CHECK(m.max_frame >= FERRY_MAX_FRAME_MIN && m.max_frame <= FERRY_MAX_FRAME_LIMIT);
+		FZ_CHECK(msg_welcome_encode(&w, &m) == 0);
+		o.len = w.off;
+		fz_same_frame(&o, type, p, n);
+		break;
+	}
+	case FT_MANIFEST: {
+		struct msg_manifest *m = calloc(1, sizeof(*m));
+
+		FZ_CHECK(m != NULL);
+		if ((rc = msg_manifest_decode(p, n, m, e)) == 0) {
+			FZ_CHECK(m->ndev >= 1 && m->ndev <= FERRY_MAX_DEVICES);
+			FZ_CHECK(msg_manifest_encode(&w, m) == 0);
+			o.len = w.off;
+			fz_same_frame(&o, type, p, n);
+		}
+		free(m);
+		break;
+	}
+	case FT_ACCEPT: {
+		struct msg_accept m;
+
+		if ((rc = msg_accept_decode(p, n, &m, e)) != 0)
+			break;
+		FZ_CHECK(m.next_seq != 0);
+		FZ_CHECK(msg_accept_encode(&w, &m) == 0);
+		o.len = w.off;
+		fz_same_frame(&o, type, p, n);
+		break;
+	}
+	case FT_REFUSE:
+	case FT_ERROR: {
+		struct msg_text m, m2;
+		struct wr w2;
+
+		memset(&m, 0, sizeof(m));
+		rc = type == FT_REFUSE ? msg_refuse_decode(p, n, &m, e) : msg_error_decode(p, n, &m, e);
+		if (rc != 0)
+			break;
+		FZ_CHECK(m.code != 0);
+		fz_check_text(m.text, FERRY_TEXT_MAX);
+		FZ_CHECK((type == FT_REFUSE ? msg_refuse_encode(&w, &m) : msg_error_encode(&w, &m)) == 0);
+		o.len = w.off;
+		/* Control bytes became '?': same length, and stable from here. */
+		FZ_CHECK(o.len == FERRY_FRAME_HDR_LEN + n);
+		memset(&m2, 0, sizeof(m2));
+		FZ_CHECK((type == FT_REFUSE ? msg_refuse_decode(o.p + 8, o.len - 8, &m2, e)
+		    : msg_error_decode(o.p + 8, o.len - 8, &m2, e)) == 0);
+		FZ_CHECK(m2.code == m.code && m2.device == m.device && strcmp(m2.text, m.text) == 0);
+		wr_init(&w2, o2.p, o2.cap);
+		FZ_CHECK((type == FT_REFUSE ? msg_refuse_encode(&w2, &m2) : msg_error_encode(&w2, &m2)) == 0);
+		FZ_CHECK(w2.off == o.len && memcmp(o2.p, o.p, o.len) == 0);
+		break;
+	}
+	case FT_PAGES: {
+		struct dev_desc d;
+
+		fz_default_device(&d);
+		rc = fz_walk_pages(p, n, &d, e);
+		break;
+	}
+	case FT_ACK:
+	case FT_COMMITTED:
+	case FT_PING:
+	case FT_PONG: {
+		struct msg_seq m;
+
+		if ((rc = msg_seq_decode(type, p, n, &m, e)) != 0)
+			break;
+		FZ_CHECK(msg_seq_encode(&w, type, &m) == 0);
+		o.len = w.off;
+		fz_same_frame(&o, type, p, n);
+		break;
+	}
+	case FT_STATE: {
+		struct msg_state m;
+
+		if ((rc = msg_state_decode(p, n, &m, e)) != 0)
+			break;
+		FZ_CHECK(m.len >= 1 && m.len == n - 8 && m.data == p + 8);
+		FZ_CHECK(m.offset <= FERRY_STATE_SIZE_MAX && m.len <= FERRY_STATE_SIZE_MAX - m.offset);
+		FZ_CHECK(msg_state_encode(&w, &m) == 0);
+		o.len = w.off;
+		fz_same_frame(&o, type, p, n);
+		break;
+	}
+	case FT_COMMIT: {
+		struct msg_commit m;
+
+		if ((rc = msg_commit_decode(p, n, &m, e)) != 0)
+			break;
+		FZ_CHECK(m.ndev >= 1 && m.ndev <= FERRY_MAX_DEVICES);
+		FZ_CHECK(msg_commit_encode(&w, &m) == 0);
+		o.len = w.off;
+		fz_same_frame(&o, type, p, n);
+		break;
+	}
+	case FT_RESUME: {
+		struct msg_resume m;
+
+		if ((rc = msg_resume_decode(p, n, &m, e)) != 0)
+			break;
+		FZ_CHECK(m.version == FERRY_VERSION);
+		FZ_CHECK(msg_resume_encode(&w, &m) == 0);
+		o.len = w.off;
+		fz_same_frame(&o, type, p, n);
+		break;
+	}
+	case FT_RESUMED: {
+		struct msg_resumed m;
+
+		if ((rc = msg_resumed_decode(p, n, &m, e)) != 0)
+			break;
+		FZ_CHECK(m.status >= RSM_RECEIVING && m.status <= RSM_FAILED && m.next_seq != 0);
+		FZ_CHECK(msg_resumed_encode(&w, &m) == 0);
+		o.len = w.off;
+		fz_same_frame(&o, type, p, n);
+		break;
+	}
+	default:
+		FZ_CHECK(!"frame_decode_hdr accepted an unknown type");
+	}
+	/* A decoder either succeeds or returns a real error with a message. */
+	FZ_CHECK(rc == 0 || (rc < 0 && rc != FERR_NEED_MORE));
+	free(o.p);
+	free(o2.p);
+	return rc;
+}
+
+#endif

@@ -1,0 +1,542 @@
+#!/usr/bin/env python3
+"""Write the seed corpora of the fuzz harnesses: fuzz/corpus/<harness>/.
+
+Every seed is a valid input built from proto/PROTOCOL.md (frames of each
+type, PAGES entries of each kind, manifests, lz4 blocks, CLI values, resume
+proofs, whole receiver sessions that commit), so the fuzzers start from
+the deep end of each decoder.  The output is deterministic: running the
+script again rewrites the same bytes.  Files it did not write (crash-*
+inputs kept so replay checks they stay fixed) are left alone.
+
+Standard library only.  Page hashes (XXH3-128, section 5.2) come from the
+system libxxhash through ctypes, which the project already needs to
+build; without it, REF hashes and COMMIT digests are written as zeros (the
+seeds then stop at those checks) and a warning is printed.  lz4 blocks
+come from a small compressor written here (lz4 block format: token,
+literals, little-endian offset, match length).
+
+Usage: python3 fuzz/make_seeds.py [CORPUS_DIR]   (default fuzz/corpus)
+"""
+import ctypes
+import ctypes.util
+import hashlib
+import hmac
+import os
+import struct
+import sys
+
+# ---- protocol constants (proto/PROTOCOL.md sections 3, 4) ------------------
+
+MAGIC = 0x46525931
+VERSION = 1
+MAX_FRAME_DEFAULT = 1024 * 1024 + 4096
+MAX_FRAME_LIMIT = 16 * 1024 * 1024
+(HELLO, WELCOME, MANIFEST, ACCEPT, REFUSE, PAGES, ACK, STATE, COMMIT,
+ COMMITTED, ERROR, RESUME, RESUMED, PING, PONG) = range(1, 16)
+ZERO, REF, LZ4, RAW = 1, 2, 3, 4
+MEMORY, DISK = 1, 2
+RSM_RECEIVING, RSM_COMMITTED, RSM_FAILED = 1, 2, 3
+PROOF_PREFIX = b"ferry resume v1"
+
+# ---- XXH3-128 through libxxhash ---------------------------------------------
+
+
+class _XXH128(ctypes.Structure):
+    _fields_ = [("low64", ctypes.c_uint64), ("high64", ctypes.c_uint64)]
+
+
+def _load_xxh():
+    name = ctypes.util.find_library("xxhash")
+    for cand in ([name] if name else []) + ["libxxhash.so.0", "libxxhash.so"]:
+        try:
+            lib = ctypes.CDLL(cand)
+            fn = lib.XXH3_128bits_withSeed
+        except (OSError, AttributeError):
+            continue
+        fn.restype = _XXH128
+        fn.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64]
+        return fn
+    return None
+
+
+_XXH = _load_xxh()
+
+
+def xxh128(seed, data):
+    """XXH3-128 with seed, canonical (big-endian high then low) form."""
+    if _XXH is None:
+        return bytes(16)
+    h = _XXH(bytes(data), len(data), seed)
+    return struct.pack(">QQ", h.high64, h.low64)
+
+
+def image_digest(seed, image, unit):
+    """Section 5.2: XXH3-128 over the hashes of the units in order."""
+    hashes = b"".join(xxh128(seed, image[o:o + unit]) for o in range(0, len(image), unit))
+    return xxh128(seed, hashes)
+
+
+# ---- lz4 block compressor ---------------------------------------------------
+
+
+def _lz4_len(out, v):
+    while v >= 255:
+        out.append(255)
+        v -= 255
+    out.append(v)
+
+
+def _lz4_seq(out, lit, off=0, mlen=0):
+    ll = len(lit)
+    ml = mlen - 4 if off else 0
+    out.append((min(ll, 15) << 4) | (min(ml, 15) if off else 0))
+    if ll >= 15:
+        _lz4_len(out, ll - 15)
+    out += lit
+    if off:
+        out += struct.pack("<H", off)
+        if ml >= 15:
+            _lz4_len(out, ml - 15)
+
+
+def lz4_block(src):
+    """Greedy lz4 block: a match starts at least 12 bytes before the end
+    and ends at least 5 before it (the format's end-of-block rules)."""
+    src = bytes(src)
+    n = len(src)
+    out = bytearray()
+    table = {}
+    anchor = i = 0
+    while i < n - 12:
+        key = src[i:i + 4]
+        cand = table.get(key)
+        table[key] = i
+        if cand is None or i - cand > 65535:
+            i += 1
+            continue
+        mlen = 4
+        while i + mlen < n - 5 and src[cand + mlen] == src[i + mlen]:
+            mlen += 1
+        _lz4_seq(out, src[anchor:i], i - cand, mlen)
+        i += mlen
+        anchor = i
+    _lz4_seq(out, src[anchor:])
+    return bytes(out)
+
+
+# ---- frame encoders ---------------------------------------------------------
+
+
+def frame(ftype, payload):
+    return struct.pack(">BBHI", ftype, 0, 0, len(payload)) + payload
+
+
+def hello(seed, max_frame=MAX_FRAME_DEFAULT):
+    return frame(HELLO, struct.pack(">IHHIIQ", MAGIC, VERSION, 0, 0, max_frame, seed))
+
+
+def welcome(sid, max_frame=MAX_FRAME_DEFAULT):
+    return frame(WELCOME, struct.pack(">IHHII", MAGIC, VERSION, 0, 0, max_frame) + sid)
+
+
+def manifest_payload(devs, state_size=0, state_name=b""):
+    """devs: (id, kind, unit, size, name[, src_dev, src_ino])."""
+    p = struct.pack(">IQH", len(devs), state_size, len(state_name)) + state_name
+    for d in devs:
+        did, kind, unit, size, name = d[:5]
+        sdev, sino = (d[5], d[6]) if len(d) > 5 else (0, 0)
+        p += struct.pack(">IBBHIQQQ", did, kind, 0, len(name), unit, size, sdev, sino) + name
+    return p
+
+
+def manifest(devs, state_size=0, state_name=b""):
+    return frame(MANIFEST, manifest_payload(devs, state_size, state_name))
+
+
+def text_payload(code, text, device=None):
+    p = struct.pack(">I", code)
+    if device is not None:
+        p += struct.pack(">I", device)
+    return p + struct.pack(">H", len(text)) + text
+
+
+def entry(index, kind, data=b"", src=(0, 0), hsh=bytes(16)):
+    e = struct.pack(">IB", index, kind)
+    if kind == REF:
+        e += struct.pack(">II", src[0], src[1]) + hsh
+    elif kind == LZ4:
+        e += struct.pack(">I", len(data)) + data
+    elif kind == RAW:
+        e += data
+    return e
+
+
+def pages_payload(seq, device, rnd, entries):
+    return struct.pack(">QIII", seq, device, rnd, len(entries)) + b"".join(entries)
+
+
+def pages(seq, device, rnd, entries):
+    return frame(PAGES, pages_payload(seq, device, rnd, entries))
+
+
+def seqmsg(ftype, v):
+    return frame(ftype, struct.pack(">Q", v))
+
+
+def state(off, data):
+    return frame(STATE, struct.pack(">Q", off) + data)
+
+
+def commit(seq, digests, state_digest=bytes(16)):
+    p = struct.pack(">QI", seq, len(digests))
+    for did, dg in digests:
+        p += struct.pack(">I", did) + dg
+    return frame(COMMIT, p + state_digest)
+
+
+def resume_payload(sid, proof, max_frame=MAX_FRAME_DEFAULT):
+    return struct.pack(">IHHI", MAGIC, VERSION, 0, max_frame) + sid + proof
+
+
+def resumed_payload(status, next_seq, state_off):
+    return struct.pack(">IQQ", status, next_seq, state_off)
+
+
+# ---- content ----------------------------------------------------------------
+
+
+def text_page(n, salt):
+    words = b"mov rax, [rbp-8]\ncall page_fault\n; dirty bitmap sweep "
+    b = bytearray(words[(i + salt) % len(words)] for i in range(n))
+    if n:
+        b[0] = 0x41 + salt % 26
+    return bytes(b)
+
+
+def noise(n, salt):
+    out = bytearray()
+    x = 0x9E3779B9 ^ salt
+    while len(out) < n:
+        x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+        out.append(x >> 24)
+    return bytes(out)
+
+
+# ---- a receiver session -----------------------------------------------------
+
+
+class Session:
+    """Builds a sender's byte stream and tracks what the receiver should
+    hold, so COMMIT carries the right digests."""
+
+    def __init__(self, seed, devs, state_size=0, state_name=b""):
+        self.seed = seed
+        self.devs = devs          # (id, kind, unit, size, name)
+        self.img = {d[0]: bytearray(d[3]) for d in devs}
+        self.state_size = state_size
+        self.state_blob = bytearray()
+        self.seq = 0
+        self.out = hello(seed) + manifest(devs, state_size, state_name)
+
+    def dev(self, did):
+        return next(d for d in self.devs if d[0] == did)
+
+    def unit(self, did, idx):
+        _, _, unit, size, _ = self.dev(did)
+        return self.img[did][idx * unit:min(size, (idx + 1) * unit)]
+
+    def put(self, did, idx, data):
+        unit = self.dev(did)[2]
+        self.img[did][idx * unit:idx * unit + len(data)] = data
+
+    def pages(self, did, rnd, ops):
+        """ops: (kind, index, payload) with payload the unit's new bytes
+        (ZERO: None; REF: (src_device, src_index))."""
+        ents = []
+        for kind, idx, arg in ops:
+            n = len(self.unit(did, idx))
+            if kind == ZERO:
+                ents.append(entry(idx, ZERO))
+                self.put(did, idx, bytes(n))
+            elif kind == REF:
+                src = bytes(self.unit(*arg))
+                ents.append(entry(idx, REF, src=arg, hsh=xxh128(self.seed, src)))
+                self.put(did, idx, src)
+            elif kind == LZ4:
+                blk = lz4_block(arg)
+                assert len(arg) == n and 0 < len(blk) < n, (len(arg), n, len(blk))
+                ents.append(entry(idx, LZ4, blk))
+                self.put(did, idx, arg)
+            else:
+                assert len(arg) == n
+                ents.append(entry(idx, RAW, arg))
+                self.put(did, idx, arg)
+        self.seq += 1
+        self.out += pages(self.seq, did, rnd, ents)
+
+    def state(self, data):
+        self.out += state(len(self.state_blob), data)
+        self.state_blob += data
+
+    def commit(self):
+        dg = [(d[0], image_digest(self.seed, bytes(self.img[d[0]]), d[2])) for d in self.devs]
+        sd = image_digest(self.seed, bytes(self.state_blob), 1 << 20) if self.state_size else bytes(16)
+        self.out += commit(self.seq, dg, sd)
+        return self.out
+
+
+SEED = 0x5EED0F00D1234567
+MEM, DSK = 11, 22
+
+
+def base_session():
+    s = Session(SEED, [(MEM, MEMORY, 4096, 4 * 4096, b"mem"),
+                       (DSK, DISK, 4096, 2 * 4096 + 100, b"disk.img")],
+                300, b"vm.state")
+    s.pages(MEM, 1, [(RAW, 0, noise(4096, 1)), (LZ4, 1, text_page(4096, 2)),
+                     (ZERO, 2, None), (REF, 3, (MEM, 0))])
+    s.pages(DSK, 1, [(RAW, 2, noise(100, 3)), (LZ4, 0, text_page(4096, 4)),
+                     (REF, 1, (MEM, 1))])
+    s.out += seqmsg(PING, 0x0102030405060708)
+    s.pages(MEM, 2, [(ZERO, 0, None), (LZ4, 2, text_page(4096, 5))])
+    s.pages(DSK, 2, [(ZERO, 2, None), (REF, 2, (DSK, 2))])   # the short last unit
+    return s
+
+
+def full_session():
+    s = base_session()
+    blob = text_page(300, 9)
+    s.state(blob[:120])
+    s.state(blob[120:])
+    return s.commit()
+
+
+# ---- corpora ----------------------------------------------------------------
+
+
+def seeds_frame():
+    sid = bytes(range(0xA0, 0xB0))
+    # PAGES here are checked against the harness's default device: 17
+    # units of 4096 bytes, the last one 100 bytes.
+    out = {
+        "hello": hello(SEED),
+        "hello-limit": hello(SEED, MAX_FRAME_LIMIT),
+        "welcome": welcome(sid),
+        "manifest": manifest([(1, MEMORY, 4096, 1 << 30, b"mem"),
+                              (2, DISK, 4096, 10 * 4096 + 7, b"disk0.img", 2049, 123456)],
+                             4096, b"vm.state"),
+        "accept": seqmsg(ACCEPT, 1),
+        "refuse": frame(REFUSE, text_payload(21, b"device 'disk0.img': destination exists with size 4096", 2)),
+        "pages-zero": pages(1, 1, 1, [entry(0, ZERO), entry(16, ZERO)]),
+        "pages-ref": pages(2, 1, 1, [entry(5, REF, src=(1, 4), hsh=bytes(range(16)))]),
+        "pages-lz4": pages(3, 1, 2, [entry(1, LZ4, lz4_block(text_page(4096, 1)))]),
+        "pages-raw": pages(4, 1, 2, [entry(16, RAW, noise(100, 2))]),
+        "pages-mixed": pages(5, 1, 3, [entry(0, ZERO), entry(2, REF, src=(1, 0)),
+                                       entry(3, LZ4, lz4_block(bytes(4096))),
+                                       entry(16, RAW, noise(100, 3))]),
+        "ack": seqmsg(ACK, 7),
+        "state": state(0, text_page(64, 3)),
+        "commit": commit(9, [(1, bytes(16)), (2, bytes(range(16)))], bytes(16)),
+        "committed": seqmsg(COMMITTED, 9),
+        "error": frame(ERROR, text_payload(14, b"PAGES: device 1 index 7 >= 3 units")),
+        "error-control-bytes": frame(ERROR, text_payload(36, b"aborted\n\x1b[31mred\x00")),
+        "resume": frame(RESUME, resume_payload(sid, bytes(32))),
+        "resumed": frame(RESUMED, resumed_payload(RSM_RECEIVING, 12, 300)),
+        "ping": seqmsg(PING, 1),
+        "pong": seqmsg(PONG, 1),
+    }
+    out["stream-s2r"] = full_session()
+    out["stream-r2s"] = (welcome(sid) + seqmsg(ACCEPT, 1) + seqmsg(ACK, 1) + seqmsg(ACK, 2)
+                         + seqmsg(PONG, 5) + seqmsg(COMMITTED, 2))
+    return out
+
+
+def seeds_pages():
+    def sel(i, payload):
+        return bytes([i]) + payload
+
+    t = text_page
+    out = {
+        "mem-zero": sel(0, pages_payload(1, 1, 1, [entry(0, ZERO), entry(15, ZERO)])),
+        "mem-ref": sel(0, pages_payload(1, 1, 1, [entry(3, REF, src=(1, 0), hsh=bytes(16))])),
+        "mem-lz4": sel(0, pages_payload(1, 1, 1, [entry(1, LZ4, lz4_block(t(4096, 7)))])),
+        "mem-raw": sel(0, pages_payload(1, 1, 1, [entry(2, RAW, noise(4096, 1))])),
+        "mem-mixed": sel(0, pages_payload(2, 1, 4, [
+            entry(0, ZERO), entry(1, LZ4, lz4_block(bytes(4096))), entry(2, REF, src=(1, 1)),
+            entry(3, LZ4, lz4_block(t(4096, 3))), entry(15, ZERO)])),
+        "disk-short-raw": sel(1, pages_payload(1, 7, 1, [entry(2, RAW, noise(100, 5))])),
+        "disk-short-lz4": sel(1, pages_payload(1, 7, 1, [entry(2, LZ4, lz4_block(t(100, 5)))])),
+        "u64k-lz4": sel(2, pages_payload(1, 7, 1, [entry(15, LZ4, lz4_block(t(65536, 6)))])),
+        "u1m-lz4-last": sel(3, pages_payload(1, 7, 1, [entry(0, LZ4, lz4_block(bytes(1 << 20))),
+                                                      entry(1, RAW, b"\x01")])),
+        "one-byte": sel(4, pages_payload(1, 7, 1, [entry(0, RAW, b"x"), entry(0, ZERO)])),
+        "u3000": sel(5, pages_payload(1, 7, 1, [entry(3, RAW, noise(10000 - 9000, 2)),
+                                               entry(1, LZ4, lz4_block(t(3000, 1)))])),
+        "unit1": sel(6, pages_payload(1, 7, 1, [entry(99, RAW, b"z"), entry(0, ZERO)])),
+        "max-index": sel(7, pages_payload(1, 7, 1, [entry((1 << 24) - 1, ZERO)])),
+        # raw selector: unit 8192, size 3 * 8192 - 1
+        "custom-dev": b"\xf0" + struct.pack(">IQ", 8191, 3 * 8192 - 2)
+        + pages_payload(1, 7, 1, [entry(2, LZ4, lz4_block(t(8191, 2))), entry(1, ZERO)]),
+    }
+    return out
+
+
+def seeds_manifest():
+    many = [(i + 1, MEMORY if i % 2 else DISK, 4096, 4096 * (i + 1), b"d%02d" % i) for i in range(64)]
+    return {
+        "one-device": manifest_payload([(1, MEMORY, 4096, 1 << 30, b"mem")]),
+        "two-with-state": manifest_payload([(11, MEMORY, 4096, 4 * 4096, b"mem"),
+                                            (22, DISK, 4096, 2 * 4096 + 100, b"disk.img")],
+                                           300, b"vm.state"),
+        "sixty-four": manifest_payload(many, 1, b"s"),
+        "long-names": manifest_payload([(1, DISK, 65536, (1 << 40) - 65536, b"n" * 255),
+                                        (2, DISK, 512, 512, b"~ !\"#$%&'()*+,-.09:;<=>?@AZ[\\]^_`az{|}")],
+                                       256 << 20, b"x" * 255),
+        "max-units": manifest_payload([(9, MEMORY, 1 << 20, (1 << 24) * (1 << 20) - 1, b"big")]),
+        "odd-unit": manifest_payload([(3, DISK, 3000, 10000, b"odd"),
+                                      (4, DISK, 1, 100, b"tiny", 2049, 77)]),
+        "max-size": manifest_payload([(5, DISK, 1 << 22, 1 << 46, b"huge")]),
+    }
+
+
+def seeds_lz4():
+    def s(mode, data, blk=None):
+        blk = lz4_block(data) if blk is None else blk
+        return bytes([mode]) + struct.pack(">I", len(data))[1:] + blk
+
+    return {
+        "zeros-4k": s(0, bytes(4096)),
+        "text-4k": s(0, text_page(4096, 1)),
+        "text-short": s(0, text_page(100, 2)),
+        "noise-literals": s(0, noise(300, 3)),
+        "zeros-1m": s(0, bytes(1 << 20)),
+        "big-sizes": s(1, text_page(4096, 4)),
+        "empty": bytes([0, 0, 0, 0, 0]),        # one token: no literals, no match
+        "wrong-len": bytes([0]) + struct.pack(">I", 4000)[1:] + lz4_block(bytes(4096)),
+        "overlap-match": s(0, b"ab" * 2048),
+    }
+
+
+def seeds_units():
+    vals = ["4096", "64K", "64KiB", "256M", "2G", "1T", "1.5G", ".5K", "10B",
+            "800Mbit", "1Gbit/s", "100MiB/s", "20MB/s", "100M", "8Kibit", "1000bps",
+            "300ms", "5s", "2m", "1min", "1h", "1500us", "0.25s",
+            "0", "65535", "18446744073709551615", "99999999999999999999",
+            "127.0.0.1:7000", "[::1]:7000", "[fe80::1%eth0]:0", "recv.example:65535",
+            "a:b:7000", "host:65536", "999999999999999m", "99999999999999999h",
+            "18446744073709551s"]
+    return {"v%02d" % i: v.encode() for i, v in enumerate(vals)}
+
+
+def seeds_resume():
+    sid = bytes(range(0x10, 0x20))
+    key = hashlib.sha256(b"key").digest()
+    bind = hashlib.sha256(b"bind").digest()
+    proof = hmac.new(key, PROOF_PREFIX + sid + bind, hashlib.sha256).digest()
+
+    def s(resume, resumed, tail=key + bind):
+        return bytes([len(resume), len(resumed)]) + resume + resumed + tail
+
+    return {
+        "valid-proof": s(resume_payload(sid, proof), resumed_payload(RSM_RECEIVING, 3, 0)),
+        "wrong-proof": s(resume_payload(sid, proof[:31] + b"\x00"), resumed_payload(RSM_COMMITTED, 9, 300)),
+        "limit-frame": s(resume_payload(sid, bytes(32), MAX_FRAME_LIMIT), resumed_payload(RSM_FAILED, 1, 0)),
+        "long-key": s(resume_payload(sid, proof), resumed_payload(RSM_RECEIVING, 1, 256 << 20),
+                      key + bind + bytes(100)),
+        "short": s(b"", b"", b""),
+    }
+
+
+def seeds_rsess():
+    def hdr(flags=0, fail_at=0, chunking=0, seed=0):
+        return bytes([flags, fail_at, chunking, seed])
+
+    full = full_session()
+    unfinished = base_session().out
+    # Big units (within the fuzz sink's 1 MiB): a 1 MiB-unit device
+    # shorter than its unit, and a 64 KiB-unit disk.
+    big = Session(SEED ^ 1, [(1, MEMORY, 1 << 20, 768 << 10, b"ram"),
+                             (2, DISK, 65536, 65536 * 2 + 1, b"d")])
+    big.pages(1, 1, [(LZ4, 0, text_page(768 << 10, 1))])
+    big.pages(2, 1, [(LZ4, 1, bytes(65536)), (RAW, 2, b"\x7f"), (ZERO, 0, None)])
+    big = big.commit()
+    # A duplicate PAGES and a PONG between pages; state in three parts.
+    s = base_session()
+    first_pages = s.out[len(hello(SEED)) + len(manifest(s.devs, 300, b"vm.state")):]
+    first_pages = first_pages[:8 + struct.unpack(">I", first_pages[4:8])[0]]
+    s.out += first_pages            # seq 1 again: a harmless duplicate
+    s.out += seqmsg(PONG, 1)
+    blob = noise(300, 4)
+    for a, b in ((0, 1), (1, 299), (299, 300)):
+        s.state(blob[a:b])
+    dup_session = s.commit()
+
+    # ZERO over a unit written before: the one ZERO that must be written.
+    zo = Session(SEED, [(1, MEMORY, 4096, 2 * 4096, b"mem")])
+    zo.pages(1, 1, [(RAW, 0, noise(4096, 1))])
+    zo.pages(1, 2, [(ZERO, 0, None)])
+    zero_over = zo.commit()
+
+    one = Session(SEED, [(5, DISK, 4096, 4096, b"only")])
+    one.pages(5, 1, [(RAW, 0, text_page(4096, 3))])
+    one = one.commit()
+
+    return {
+        "full": hdr() + full,
+        "full-chunks-8": hdr(0, 0, 3, 1) + full,
+        "full-chunks-512": hdr(0, 0, 9, 2) + full,
+        "full-bytewise": hdr(0, 0, 16, 3) + full,
+        "full-reconnect": hdr(2, 0, 7, 4) + full,
+        "full-resume-end": hdr(1) + full,
+        "full-limit": hdr(8) + full,
+        "commit-fails": hdr(16) + full,
+        "refused": hdr(32) + full,
+        "io-fails-3": hdr(0, 3) + full,
+        "abort-midway": hdr(4 | 1, 0, 10, 5) + unfinished,
+        "big-units": hdr(0, 0, 12, 6) + big,
+        "dup-and-state": hdr(0) + dup_session,
+        "one-unit": hdr(1) + one,
+        "zero-over-written": hdr(0, 0, 5, 7) + zero_over,
+        "peer-error": hdr(1) + unfinished + frame(ERROR, text_payload(36, b"operator abort")),
+        "pages-before-manifest": hdr() + hello(SEED) + pages(1, 11, 1, [entry(0, ZERO)]),
+        "ping-first": hdr() + seqmsg(PING, 9) + hello(SEED),
+        # Refused by the session: a REF across unit lengths, COMMIT before
+        # the whole state, COMMIT naming too few devices.
+        "ref-length-mismatch": hdr() + unfinished
+        + pages(5, DSK, 3, [entry(2, REF, src=(MEM, 0), hsh=xxh128(SEED, noise(4096, 1)))]),
+        "commit-early": hdr() + unfinished + state(0, b"x" * 10) + commit(4, [(MEM, bytes(16)), (DSK, bytes(16))]),
+        "commit-ndev": hdr() + unfinished + commit(4, [(MEM, bytes(16))]),
+    }
+
+
+CORPORA = {
+    "fuzz_frame": seeds_frame,
+    "fuzz_pages": seeds_pages,
+    "fuzz_manifest": seeds_manifest,
+    "fuzz_lz4": seeds_lz4,
+    "fuzz_units": seeds_units,
+    "fuzz_resume": seeds_resume,
+    "fuzz_rsess": seeds_rsess,
+}
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+    if _XXH is None:
+        print("make_seeds: libxxhash not found: REF hashes and COMMIT digests are zeros",
+              file=sys.stderr)
+    total = 0
+    for harness, make in CORPORA.items():
+        d = os.path.join(root, harness)
+        os.makedirs(d, exist_ok=True)
+        seeds = make()
+        for name, data in seeds.items():
+            with open(os.path.join(d, "seed-" + name), "wb") as f:
+                f.write(data)
+        total += len(seeds)
+        print("%-14s %3d seeds, %7d bytes" % (harness, len(seeds), sum(len(v) for v in seeds.values())))
+    print("%d seeds in %s" % (total, root))
+
+
+if __name__ == "__main__":
+    main()
