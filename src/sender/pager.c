@@ -132,6 +132,12 @@ pager_rollback(struct pager *p, uint64_t next_seq)
 		struct undo_ent *u = &p->undo[(p->undo_head + p->undo_len - 1) % p->undo_cap];
 		struct source_dev *d = &p->dev[u->dev];
 
+		/* Rescan from the earliest unit a lost frame carried. */
+		if (u->dev < p->cur_dev || (u->dev == p->cur_dev && u->idx < p->cur_idx)) {
+			p->cur_dev = u->dev;
+			p->cur_idx = u->idx;
+		}
+
 		memcpy(d->sent[u->idx], u->hash, FERRY_HASH_LEN);
 		if (u->valid)
 			d->sent_valid[u->idx / 8] |= (uint8_t)(1u << (u->idx % 8));
@@ -140,8 +146,6 @@ pager_rollback(struct pager *p, uint64_t next_seq)
 		p->undo_len--;
 	}
 	p->next_seq = next_seq;
-	p->cur_dev = 0;
-	p->cur_idx = 0;
 	return 0;
 }
 

@@ -70,7 +70,8 @@ int pager_next_frame(struct pager *p, struct wr *w, uint32_t max_payload);
 void pager_ack(struct pager *p, uint64_t seq);
 /* The connection was lost and the receiver expects next_seq next: undo
  * what frames >= next_seq did to the sent state, so those units are sent
- * again (re-read from the source), and restart the round's scan.  Returns
+ * again (re-read from the source), and move the round's scan back to the
+ * earliest of them.  Returns
  * 0, or -1 when next_seq is outside (acked, next_seq] (a lying peer). */
 int pager_rollback(struct pager *p, uint64_t next_seq);
 /* Unacknowledged units. */

@@ -24,7 +24,7 @@
 
 #define OUT_LOW (1u << 20)      /* writable again below this many queued bytes */
 #define BACKOFF_MIN_MS 250
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MAX_MS 2000
 
 uint64_t
 link_wire_bytes(struct mig *m)
@@ -373,13 +373,16 @@ link_down(struct mig *m, int code, const char *why)
 	struct timeval tv;
 	uint64_t delay, left;
 
+	int was_up = m->tls_up;
+
 	if (m->st == MS_DONE)
 		return;
 	link_drop(m);
-	/* Before ACCEPT there is no session to resume; a TLS refusal or a
-	 * peer protocol error is final too. */
+	/* Before ACCEPT there is no session to resume; a TLS refusal of the
+	 * first connection is final too.  A TLS error on an established
+	 * connection (a corrupted record, a truncation) is a cut. */
 	if (m->st == MS_CONNECTING || m->st == MS_HELLO || m->st == MS_MANIFEST || !m->have_key ||
-	    (code == FERR_TLS && !m->tls_up && m->cuts == 0)) {
+	    (code == FERR_TLS && !was_up && m->cuts == 0)) {
 		mig_finish(m, code, "%s (in state %s)", why, mstate_name(m->st));
 		return;
 	}
