@@ -58,7 +58,7 @@ if first:
     rates = rates[:1]
 good = rates and all(low <= r <= high for r in rates)
 span = (s[-1][0] - s[0][0]) / 1000.0 if len(s) >= 2 else 0
-print("%d window(s) over %.1f s, MiB/s: %s" % (len(rates), span,
+print("%d window(s) of %.1f s, MiB/s: %s" % (len(rates), span if win == 0 else win,
       " ".join("%.2f" % (r / 1048576) for r in rates)))
 sys.exit(0 if good else 1)
 PY

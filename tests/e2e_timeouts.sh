@@ -122,12 +122,12 @@ fp stall up
 t0=$(now_ms)
 x_wait_pid "$SEND_PID" 30
 ms=$(($(now_ms) - t0))
-check "receiver progress timeout: sender told ~3 s after its frames stop ($ms ms, 2500-8000)" \
-	in_range "$ms" 2500 8000
+check "receiver progress timeout: sender told ~3 s after its frames stop ($ms ms, 2500-10000)" \
+	in_range "$ms" 2500 10000
 x_check_fail "receiver progress timeout" rprog "$X_RC" 5 timeout \
 	'receiver: no pages applied for [0-9]+ ms \(--progress-timeout\)'
 x_wait_grep "$T/recv2.json" '"event":"done"' 2
-check "receiver progress timeout: receiver's result is timeout" \
+check "receiver progress timeout: receiver's result is timeout ($(ev_field "$T/recv2.json" done 0 error))" \
 	[ "$(ev_field "$T/recv2.json" done 0 result)" = timeout ]
 check "receiver progress timeout: receiver logged it" \
 	grep -Eq 'timeout: no pages applied for [0-9]+ ms \(--progress-timeout\)' "$T/recv2.log"
@@ -171,8 +171,8 @@ for _ in $(seq 1 200); do
 	sleep 0.05
 done
 ms=$(($(now_ms) - t0))
-check "sender killed: receiver fails the session after its --outage-timeout 3s ($ms ms, 2500-8000)" \
-	in_range "$ms" 2500 8000
+check "sender killed: receiver fails the session after its --outage-timeout 3s ($ms ms, 2500-10000)" \
+	in_range "$ms" 2500 10000
 check "sender killed: receiver result is timeout" [ "$(ev_field "$T/recv.json" done "$n0" result)" = timeout ]
 check "sender killed: receiver log says the sender did not resume within the outage timeout" \
 	grep -Eq 'sender did not resume within the outage timeout \(3000 ms\)' "$T/recv.log"
