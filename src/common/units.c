@@ -177,6 +177,16 @@ big:
 }
 
 int
+parse_timeout_flag(const char *flag, const char *s, uint64_t *ms, struct ferr *e)
+{
+	if (parse_duration_ms(s, 1000, ms, e) != 0)
+		return ferr_wrap(e, "%s", flag);
+	if (*ms == 0)
+		return ferr_set(e, FERR_USAGE, "%s: must be more than 0", flag);
+	return 0;
+}
+
+int
 parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *v, struct ferr *e)
 {
 	char *end;

@@ -21,6 +21,10 @@ int parse_rate(const char *s, uint64_t *bytes_per_sec, struct ferr *e) FERRY_MUS
 int parse_duration_ms(const char *s, uint64_t bare_unit_ms, uint64_t *ms,
     struct ferr *e) FERRY_MUST_CHECK;
 
+/* A timeout flag's value: a duration (bare number = seconds) above 0;
+ * errors name the flag. */
+int parse_timeout_flag(const char *flag, const char *s, uint64_t *ms, struct ferr *e) FERRY_MUST_CHECK;
+
 /* Unsigned decimal integer in [min, max]. */
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *v,
     struct ferr *e) FERRY_MUST_CHECK;

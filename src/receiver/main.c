@@ -106,16 +106,6 @@ usage(FILE *f)
 }
 
 static int
-dur_arg(const char *flag, const char *s, uint64_t *ms, struct ferr *e)
-{
-	if (parse_duration_ms(s, 1000, ms, e) != 0)
-		return ferr_wrap(e, "%s", flag);
-	if (*ms == 0)
-		return ferr_set(e, FERR_USAGE, "%s: must be more than 0", flag);
-	return 0;
-}
-
-static int
 parse_args(int argc, char **argv, struct recvd *d, struct ferr *e)
 {
 	enum { O_LISTEN = 256, O_IF, O_CERT, O_KEY, O_CA, O_PEER, O_PIN, O_DEST, O_EXPECT, O_ONCOMMIT,
@@ -192,23 +182,23 @@ parse_args(int argc, char **argv, struct recvd *d, struct ferr *e)
 			o->history = (uint32_t)v;
 			break;
 		case O_HS:
-			if (dur_arg("--handshake-timeout", optarg, &o->handshake_ms, e) != 0)
+			if (parse_timeout_flag("--handshake-timeout", optarg, &o->handshake_ms, e) != 0)
 				return e->code;
 			break;
 		case O_KA:
-			if (dur_arg("--keepalive", optarg, &o->keepalive_ms, e) != 0)
+			if (parse_timeout_flag("--keepalive", optarg, &o->keepalive_ms, e) != 0)
 				return e->code;
 			break;
 		case O_KAT:
-			if (dur_arg("--keepalive-timeout", optarg, &o->dead_ms, e) != 0)
+			if (parse_timeout_flag("--keepalive-timeout", optarg, &o->dead_ms, e) != 0)
 				return e->code;
 			break;
 		case O_OUT:
-			if (dur_arg("--outage-timeout", optarg, &o->outage_ms, e) != 0)
+			if (parse_timeout_flag("--outage-timeout", optarg, &o->outage_ms, e) != 0)
 				return e->code;
 			break;
 		case O_PROG:
-			if (dur_arg("--progress-timeout", optarg, &o->progress_ms, e) != 0)
+			if (parse_timeout_flag("--progress-timeout", optarg, &o->progress_ms, e) != 0)
 				return e->code;
 			break;
 		case O_ONCE: o->once = 1; break;

@@ -68,16 +68,6 @@ usage(FILE *f)
 }
 
 static int
-dur_arg(const char *flag, const char *s, uint64_t *ms, struct ferr *e)
-{
-	if (parse_duration_ms(s, 1000, ms, e) != 0)
-		return ferr_wrap(e, "%s", flag);
-	if (*ms == 0)
-		return ferr_set(e, FERR_USAGE, "%s: must be more than 0", flag);
-	return 0;
-}
-
-static int
 unit_arg(const char *flag, const char *s, uint32_t *out, struct ferr *e)
 {
 	uint64_t v;
@@ -209,23 +199,23 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 			break;
 		case O_CTL: o->ctl_path = optarg; break;
 		case O_KA:
-			if (dur_arg("--keepalive", optarg, &o->keepalive_ms, e) != 0)
+			if (parse_timeout_flag("--keepalive", optarg, &o->keepalive_ms, e) != 0)
 				return e->code;
 			break;
 		case O_KAT:
-			if (dur_arg("--keepalive-timeout", optarg, &o->dead_ms, e) != 0)
+			if (parse_timeout_flag("--keepalive-timeout", optarg, &o->dead_ms, e) != 0)
 				return e->code;
 			break;
 		case O_OUT:
-			if (dur_arg("--outage-timeout", optarg, &o->outage_ms, e) != 0)
+			if (parse_timeout_flag("--outage-timeout", optarg, &o->outage_ms, e) != 0)
 				return e->code;
 			break;
 		case O_PROG:
-			if (dur_arg("--progress-timeout", optarg, &o->progress_ms, e) != 0)
+			if (parse_timeout_flag("--progress-timeout", optarg, &o->progress_ms, e) != 0)
 				return e->code;
 			break;
 		case O_COMPL:
-			if (dur_arg("--completion-timeout-per-gib", optarg, &o->completion_per_gib_ms, e) != 0)
+			if (parse_timeout_flag("--completion-timeout-per-gib", optarg, &o->completion_per_gib_ms, e) != 0)
 				return e->code;
 			break;
 		case O_BW:
