@@ -32,7 +32,7 @@ SCEN_LOGS="recv fp"
 MIGR=(--max-rounds 1 --bandwidth 20MiB/s)
 
 # at_state NAME STATE: wait (polling the JSON file every 10 ms) for sender
-# NAME's state event; prints the time it was seen.
+# NAME's state event; fails when the sender ended first.
 at_state() {
 	local end=$(($(now_ms) + 40000))
 	until grep -q "\"state\":\"$2\"" "$T/$1.json" 2>/dev/null; do
@@ -43,22 +43,6 @@ at_state() {
 	done
 }
 sid() { json_done "$T/$1.json" session; }
-# recv_done_for NAME FIELD: FIELD of the receiver's done event for NAME's session.
-recv_done_for() {
-	python3 - "$T/recv.json" "$(sid "$1")" "$2" <<'PY'
-import json, sys
-f, s, k = sys.argv[1:4]
-v = ""
-for l in open(f):
-    try:
-        e = json.loads(l)
-    except ValueError:
-        continue
-    if e.get("event") == "done" and e.get("session") == s:
-        v = e.get(k, "")
-print(v)
-PY
-}
 # wait_recv_event TIMEOUT_S NAME EVENT: the receiver's JSON has EVENT for
 # sender NAME's session (the session id is known from the sender's ctl
 # status before the sender's own done event).
@@ -72,6 +56,7 @@ wait_recv_event() {
 		sleep 0.05
 	done
 }
+# recv_field_sid EVENT SID FIELD: FIELD of the receiver's last EVENT of session SID.
 recv_field_sid() {
 	python3 - "$T/recv.json" "$1" "$2" "$3" <<'PY'
 import json, sys

@@ -13,8 +13,8 @@
 #   2 20 resets (row 10, acceptance 1) 6 drop down: window, memory (row 12)
 #   3 stall 10 s < outage: resume      7 cuts during the reconnect (row 13)
 #   4 stall 20 s > outage 5 s: fail    8 bit flip (row 18)  9 truncation (row 19)
-source "$(dirname "$0")/../lib.sh"
-source "$(dirname "$0")/../lib_fault.sh"
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib_fault.sh"
 t_certs
 for b in ferry-send ferry-recv ferry-guest ferry-faultproxy; do
 	[ -x "$FERRY_BIN/$b" ] || { not_ok "$b is built in $FERRY_BIN"; t_done; }
