@@ -61,6 +61,7 @@ pager_begin_round(struct pager *p)
 	p->round++;
 	p->cur_dev = 0;
 	p->cur_idx = 0;
+	p->rel_idx = 0;
 	memset(&p->round_st, 0, sizeof(p->round_st));
 }
 
@@ -136,6 +137,7 @@ pager_rollback(struct pager *p, uint64_t next_seq)
 		if (u->dev < p->cur_dev || (u->dev == p->cur_dev && u->idx < p->cur_idx)) {
 			p->cur_dev = u->dev;
 			p->cur_idx = u->idx;
+			p->rel_idx = u->idx;
 		}
 
 		memcpy(d->sent[u->idx], u->hash, FERRY_HASH_LEN);
@@ -206,6 +208,11 @@ pager_next_frame(struct pager *p, struct wr *w, uint32_t max_payload)
 		size_t start = w->off, at = SIZE_MAX, limit;
 		uint32_t n = 0;
 
+		if ((p->cur_idx - p->rel_idx) * d->desc.unit >= PAGER_RELEASE_BYTES) {
+			source_release(d, p->rel_idx, p->cur_idx);
+			p->rel_idx = p->cur_idx;
+		}
+
 		limit = w->cap - w->off;
 		if (limit > (size_t)max_payload + FERRY_FRAME_HDR_LEN)
 			limit = (size_t)max_payload + FERRY_FRAME_HDR_LEN;
@@ -252,8 +259,10 @@ pager_next_frame(struct pager *p, struct wr *w, uint32_t max_payload)
 			p->round_st.frame_bytes += w->off - start;
 			return 1;
 		}
+		source_release(d, p->rel_idx, d->nunits);
 		p->cur_dev++;
 		p->cur_idx = 0;
+		p->rel_idx = 0;
 	}
 	return 0;
 }

@@ -39,6 +39,7 @@ struct pager {
 	uint32_t round;             /* 0 before the first round */
 	uint32_t cur_dev;
 	uint64_t cur_idx;
+	uint64_t rel_idx;           /* units of cur_dev before this are released */
 	uint64_t next_seq;          /* PAGES sequence number to use next */
 	uint8_t *copy;              /* one unit, copied out of the live map */
 	uint8_t (*zero_hash)[FERRY_HASH_LEN]; /* per device, of a full zero unit */
@@ -48,6 +49,9 @@ struct pager {
 	size_t undo_head, undo_len, undo_cap;
 	uint64_t acked_seq;
 };
+
+/* Scanned source pages are dropped from the mapping every this many bytes. */
+#define PAGER_RELEASE_BYTES (32u << 20)
 
 /* Units that may be unacknowledged at once (the sender's window). */
 #define PAGER_WINDOW_UNITS (256u * 1024u)

@@ -58,6 +58,24 @@ source_dev_open(struct source_dev *d, const char *path, uint32_t id, uint8_t kin
 }
 
 void
+source_release(const struct source_dev *d, uint64_t from, uint64_t to)
+{
+	uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t start = from * d->desc.unit, end = to * d->desc.unit;
+
+	if (d->map == NULL || pg == 0)
+		return;
+	if (end > d->desc.size)
+		end = d->desc.size;
+	start = (start + pg - 1) / pg * pg;
+	end = end / pg * pg;
+	if (to >= d->nunits)
+		end = (d->desc.size + pg - 1) / pg * pg;  /* the mapping's tail page too */
+	if (end > start)
+		(void)madvise((void *)(uintptr_t)(d->map + start), (size_t)(end - start), MADV_DONTNEED);
+}
+
+void
 source_dev_close(struct source_dev *d)
 {
 	if (d->map != NULL)

@@ -35,6 +35,12 @@ static inline void source_set_sent(struct source_dev *d, uint64_t i, const uint8
 	d->sent_valid[i / 8] |= (uint8_t)(1u << (i % 8));
 }
 
+/* The scan is done with units [from, to): drop their pages from this
+ * process's mapping (the page cache keeps them; a later read faults them
+ * back in), so the sender's resident memory stays small whatever the
+ * image size. */
+void source_release(const struct source_dev *d, uint64_t from, uint64_t to);
+
 /* Read a whole (state) file, at most max bytes.  *buf is malloc'd. */
 int source_read_file(const char *path, uint64_t max, uint8_t **buf, uint64_t *len,
     struct ferr *e) FERRY_MUST_CHECK;
