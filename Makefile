@@ -20,7 +20,7 @@ else
   $(error SANITIZE must be empty or 'address', not '$(SANITIZE)')
 endif
 
-PKGS := libevent libevent_openssl openssl liblz4 libxxhash json-c
+PKGS := libevent libevent_openssl openssl liblz4 libxxhash json-c libvirt libxml-2.0
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -51,7 +51,8 @@ LIBCOMMON := $(BUILD)/libferry-common.a
 LIBSENDER := $(BUILD)/libferry-sender.a
 LIBRECV := $(BUILD)/libferry-recv.a
 
-BINS := $(BUILD)/ferry-send $(BUILD)/ferry-recv $(BUILD)/ferry-guest $(BUILD)/ferry-faultproxy
+BINS := $(BUILD)/ferry-send $(BUILD)/ferry-recv $(BUILD)/ferry-guest $(BUILD)/ferry-faultproxy \
+	$(BUILD)/ferry-inspect
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
 .PHONY: all demo test asan clean install deps check
@@ -87,6 +88,9 @@ $(BUILD)/ferry-guest: $(call obj,$(GUEST_SRC)) $(LIBCOMMON)
 $(BUILD)/ferry-faultproxy: $(call obj,$(wildcard tools/ferry-faultproxy/*.c)) $(LIBCOMMON)
 	$(say) LD $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/ferry-inspect: $(call obj,$(wildcard tools/ferry-inspect/*.c)) $(LIBCOMMON)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIBSENDER) $(LIBRECV) $(LIBCOMMON)
 	$(say) LD $@
@@ -109,7 +113,8 @@ check:
 
 install: $(BINS)
 	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 $(BUILD)/ferry-send $(BUILD)/ferry-recv $(BUILD)/ferry-guest $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BUILD)/ferry-send $(BUILD)/ferry-recv $(BUILD)/ferry-guest \
+		$(BUILD)/ferry-inspect $(DESTDIR)$(BINDIR)/
 	install -m 0755 tools/ferry-certs $(DESTDIR)$(BINDIR)/
 
 clean:
@@ -132,7 +137,8 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-om
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -MMD -MP \
 	-Isrc/common -Isrc/sender -Isrc/receiver -Iproto $(PKG_CFLAGS) $(FUZZ_SAN)
 FUZZ_LIB_SRC := $(addprefix src/common/,err.c rd.c wr.c frame.c msg.c codec_lz4.c units.c \
-	pagehash.c bbuf.c resume.c tls.c tls_explain.c) src/receiver/rsess.c
+	pagehash.c bbuf.c resume.c tls.c tls_explain.c domxml.c domcheck.c dumpfmt.c framesplit.c) \
+	src/receiver/rsess.c
 FUZZ_REPLAY := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_HARNESSES))
 
 .PHONY: fuzz fuzz-build fuzz-clean

@@ -509,6 +509,48 @@ def seeds_rsess():
     }
 
 
+def seeds_domxml():
+    """Domain XML as ferry-recv would receive it: each domain of the test
+    driver's source node (tests/data/libvirt/src-node.xml, one per failing
+    check, with a UUID added and @DIR@ made absolute), a domain with every
+    kind of disk and host device, and a host's capabilities."""
+    import re
+    here = os.path.dirname(os.path.abspath(__file__))
+    node = open(os.path.join(here, "..", "tests", "data", "libvirt", "src-node.xml")).read()
+    out = {}
+    for i, m in enumerate(re.finditer(r"<domain type='test'>.*?</domain>", node, re.S)):
+        dom = m.group(0).replace("@DIR@", "/var/lib/ferry")
+        name = re.search(r"<name>([^<]+)</name>", dom).group(1)
+        dom = dom.replace("</name>", "</name>\n    <uuid>5eed0000-0000-4000-8000-%012x</uuid>" % i, 1)
+        out["node-" + name] = dom.encode() + b"\n"
+    out["every-disk-kind"] = (
+        "<domain type='kvm' id='3'>\n  <name>mixed</name>\n"
+        "  <uuid>5eed0000-0000-4000-8000-0000000000ff</uuid>\n"
+        "  <memory unit='GiB'>4</memory>\n  <vcpu current='2'>4</vcpu>\n"
+        "  <os><type arch='x86_64' machine='q35'>hvm</type></os>\n"
+        "  <cpu mode='host-passthrough' check='none'/>\n  <devices>\n"
+        "    <disk type='file' device='disk'><driver name='qemu' type='raw' cache='none'/>"
+        "<source file='/images/a.img'/><target dev='vda' bus='virtio'/></disk>\n"
+        "    <disk type='block' device='lun'><driver cache='directsync'/><source dev='/dev/sdc'/>"
+        "<target dev='sdc' bus='scsi'/><shareable/></disk>\n"
+        "    <disk type='network' device='disk'><source protocol='nbd' name='exp'><host name='h'/></source>"
+        "<target dev='vdb'/><readonly/></disk>\n"
+        "    <disk type='volume' device='disk'><source pool='p' volume='v'/><target dev='vdc'/></disk>\n"
+        "    <disk type='dir' device='floppy'><source dir='/floppy'/><target dev='fda'/></disk>\n"
+        "    <disk type='file' device='cdrom'><source file='/iso/a.iso'/><target dev='hdc'/><readonly/></disk>\n"
+        "    <hostdev mode='subsystem' type='usb'><source><vendor id='0x1d6b'/><product id='0x0002'/></source></hostdev>\n"
+        "    <hostdev mode='subsystem' type='pci'><source><address domain='0x0000' bus='0x3b' slot='0x00' function='0x1'/></source></hostdev>\n"
+        "    <interface type='hostdev'><source><address type='pci' domain='0x0000' bus='0x04' slot='0x10' function='0x2'/></source></interface>\n"
+        "  </devices>\n</domain>\n").encode()
+    out["capabilities"] = (
+        "<capabilities>\n  <host>\n    <uuid>5eed0000-0000-4000-8000-000000000100</uuid>\n"
+        "    <cpu>\n      <arch>x86_64</arch>\n      <model>Skylake-Client-IBRS</model>\n"
+        "      <vendor>Intel</vendor>\n      <topology sockets='1' dies='1' cores='4' threads='2'/>\n"
+        "    </cpu>\n  </host>\n  <guest><os_type>hvm</os_type><arch name='x86_64'/></guest>\n"
+        "</capabilities>\n").encode()
+    return out
+
+
 CORPORA = {
     "fuzz_frame": seeds_frame,
     "fuzz_pages": seeds_pages,
@@ -517,6 +559,7 @@ CORPORA = {
     "fuzz_units": seeds_units,
     "fuzz_resume": seeds_resume,
     "fuzz_rsess": seeds_rsess,
+    "fuzz_domxml": seeds_domxml,
 }
 
 

@@ -77,7 +77,21 @@ ferr_name(int code)
 	case FERR_ABORTED: return "ABORTED";
 	case FERR_USAGE: return "USAGE";
 	case FERR_INDOUBT: return "INDOUBT";
+	case FERR_TLS_INTEGRITY: return "TLS_INTEGRITY";
 	case FERR_INTERNAL: return "INTERNAL";
+	case FERR_VIRT: return "VIRT";
+	case FERR_VIRT_XML: return "VIRT_XML";
+	case FERR_VIRT_CDROM: return "VIRT_CDROM";
+	case FERR_VIRT_HOSTDEV: return "VIRT_HOSTDEV";
+	case FERR_VIRT_SHAREABLE: return "VIRT_SHAREABLE";
+	case FERR_VIRT_READONLY: return "VIRT_READONLY";
+	case FERR_VIRT_NOTFILE: return "VIRT_NOTFILE";
+	case FERR_VIRT_CACHE: return "VIRT_CACHE";
+	case FERR_VIRT_ARCH: return "VIRT_ARCH";
+	case FERR_VIRT_CPU_MODEL: return "VIRT_CPU_MODEL";
+	case FERR_VIRT_CPUS: return "VIRT_CPUS";
+	case FERR_VIRT_MEMORY: return "VIRT_MEMORY";
+	case FERR_VIRT_IMAGES: return "VIRT_IMAGES";
 	default: return "UNKNOWN";
 	}
 }

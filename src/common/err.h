@@ -49,10 +49,28 @@ enum ferr_code {
 	FERR_ABORTED = -36,
 	FERR_USAGE = -37,         /* bad command line or config value */
 	FERR_INDOUBT = -38,       /* COMMIT sent, outcome never learned */
+	FERR_TLS_INTEGRITY = -39, /* a TLS record failed authentication */
 	FERR_INTERNAL = -40,
+
+	/* libvirt (src/common/virt.c, domxml.c, domcheck.c) */
+	FERR_VIRT = -50,          /* a libvirt call failed */
+	/* libvirt pre-flight refusals: one per check of domcheck.h; the
+	 * same-file and free-space checks use REFUSE_SAMEFILE, REFUSE_SPACE */
+	FERR_VIRT_XML = -51,      /* domain or capabilities XML malformed, over a limit */
+	FERR_VIRT_CDROM = -52,    /* removable media attached (cdrom, floppy) */
+	FERR_VIRT_HOSTDEV = -53,  /* host device passthrough */
+	FERR_VIRT_SHAREABLE = -54, /* shareable disk */
+	FERR_VIRT_READONLY = -55, /* read-only disk among those to migrate */
+	FERR_VIRT_NOTFILE = -56,  /* disk not backed by a file (block, network...) */
+	FERR_VIRT_CACHE = -57,    /* disk cache mode not 'none' */
+	FERR_VIRT_ARCH = -58,     /* destination CPU architecture differs */
+	FERR_VIRT_CPU_MODEL = -59, /* destination CPU model differs */
+	FERR_VIRT_CPUS = -60,     /* fewer host CPUs than the domain's vCPUs */
+	FERR_VIRT_MEMORY = -61,   /* not enough free memory on the destination */
+	FERR_VIRT_IMAGES = -62,   /* after the copy: disk images' count or sizes differ */
 };
 
-#define FERR_MSG_MAX 256
+#define FERR_MSG_MAX 512
 
 /* An error value: code plus a human message.  Zero-initialise before use. */
 struct ferr {
@@ -74,6 +92,10 @@ const char *ferr_name(int code);
 
 /* Error class helpers. */
 static inline int ferr_is_proto(int code) { return code <= -10 && code > -20; }
-static inline int ferr_is_refusal(int code) { return code <= -20 && code > -30; }
+static inline int
+ferr_is_refusal(int code)
+{
+	return (code <= -20 && code > -30) || (code <= -51 && code > -70);
+}
 
 #endif

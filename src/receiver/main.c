@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "dumpfmt.h"
+#include "framedump.h"
 #include "recvd.h"
 #include "result.h"
 #include "sockopt.h"
@@ -97,6 +99,8 @@ usage(FILE *f)
 	    "  --progress-timeout D      fail when no pages arrive for this long (default 150s)\n"
 	    "  --history N               finished sessions listed by ctl status (default 20)\n"
 	    "  --once                    exit after one migration, with its result as status\n"
+	    "  --dump-frames DIR         write every frame of each connection, decrypted, to a\n"
+	    "                            file in DIR (mode 0600: holds guest memory; ferry-inspect)\n"
 	    "  --json                    one JSON event per line on stdout\n"
 	    "  -q, --quiet               no log lines on stderr\n"
 	    "  -h, --help                this text\n"
@@ -109,7 +113,8 @@ static int
 parse_args(int argc, char **argv, struct recvd *d, struct ferr *e)
 {
 	enum { O_LISTEN = 256, O_IF, O_CERT, O_KEY, O_CA, O_PEER, O_PIN, O_DEST, O_EXPECT, O_ONCOMMIT,
-		O_CTL, O_MAXS, O_HS, O_KA, O_KAT, O_OUT, O_PROG, O_HIST, O_ONCE, O_JSON };
+		O_CTL, O_MAXS, O_HS, O_KA, O_KAT, O_OUT, O_PROG, O_HIST, O_ONCE, O_JSON,
+		O_DUMP };
 	static const struct option lo[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "interface", required_argument, NULL, O_IF },
@@ -131,6 +136,7 @@ parse_args(int argc, char **argv, struct recvd *d, struct ferr *e)
 		{ "history", required_argument, NULL, O_HIST },
 		{ "once", no_argument, NULL, O_ONCE },
 		{ "json", no_argument, NULL, O_JSON },
+		{ "dump-frames", required_argument, NULL, O_DUMP },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -203,6 +209,7 @@ parse_args(int argc, char **argv, struct recvd *d, struct ferr *e)
 			break;
 		case O_ONCE: o->once = 1; break;
 		case O_JSON: o->json = 1; break;
+		case O_DUMP: o->dump_dir = optarg; break;
 		case 'q': d->ev.quiet = 1; break;
 		case 'h': usage(stdout); return 1;
 		default: return ferr_set(e, FERR_USAGE, "see --help");
@@ -314,6 +321,15 @@ main(int argc, char **argv)
 		free(d.hist);
 		return e.code == FERR_NOMEM ? RES_ERROR : RES_USAGE;
 	}
+	if (d.o.dump_dir != NULL) {
+		if (framedump_dir_new(d.o.dump_dir, DUMP_ROLE_RECEIVER, &d.ev, &d.dump, &e) != 0) {
+			fprintf(stderr, "ferry-recv: %s\n", e.msg);
+			status = e.code == FERR_USAGE ? RES_USAGE : RES_ERROR;
+			goto out;
+		}
+		ev_log(&d.ev, "--dump-frames: writing decrypted frames (guest memory) to %s",
+		    d.o.dump_dir);
+	}
 	d.base = event_base_new();
 	if (d.base == NULL || listen_on(&d, &e) != 0 ||
 	    (d.o.ctl_path != NULL && ctl_new(d.base, d.o.ctl_path, recvd_ctl, &d, &d.ctl, &e) != 0)) {
@@ -378,6 +394,7 @@ out:
 	if (d.base != NULL)
 		event_base_free(d.base);
 	tls_ctx_free(d.tls);
+	framedump_dir_free(d.dump);
 	free(d.hist);
 	return status;
 }

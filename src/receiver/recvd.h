@@ -18,6 +18,8 @@ struct bufferevent;
 struct evconnlistener;
 struct tls_ctx;
 struct ctl;
+struct framedump;
+struct framedump_dir;
 
 struct recv_opts {
 	char listen_host[256];
@@ -28,6 +30,7 @@ struct recv_opts {
 	const char *dest_dir;
 	const char *on_commit;
 	const char *ctl_path;
+	const char *dump_dir;       /* --dump-frames DIR, or NULL */
 	uint32_t expect_disks;
 	uint32_t max_sessions;
 	uint64_t handshake_ms;      /* new connection: TLS + HELLO/RESUME */
@@ -73,6 +76,7 @@ struct rsession {
 struct rconn {
 	struct recvd *d;
 	struct bufferevent *bev;
+	struct framedump *dump;     /* --dump-frames of this connection, or NULL */
 	struct rsession *rs;        /* NULL until HELLO or RESUME */
 	struct event *deadline;     /* handshake deadline */
 	struct event *tick;         /* heartbeat and liveness */
@@ -102,6 +106,7 @@ struct recvd {
 	struct tls_ctx *tls;
 	struct evconnlistener *lst;
 	struct ctl *ctl;
+	struct framedump_dir *dump;  /* --dump-frames, or NULL */
 	struct events ev;
 	struct rconn *conns;
 	struct rsession *sessions;

@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "dumpfmt.h"
 #include "err.h"
 #include "events.h"
+#include "framedump.h"
 #include "migrate.h"
 #include "units.h"
 
@@ -56,6 +58,8 @@ usage(FILE *f)
 	    "  --downtime D            allowed pause at switchover (default 300ms)\n"
 	    "  --max-rounds N          switch over after N pre-copy rounds (default 30)\n"
 	    "Output:\n"
+	    "  --dump-frames DIR       write every frame of each connection, decrypted, to a\n"
+	    "                          file in DIR (mode 0600: holds guest memory; ferry-inspect)\n"
 	    "  --json                  one JSON event per line on stdout, last {\"event\":\"done\"}\n"
 	    "  --progress / --no-progress  live progress line on stderr (default: on a terminal)\n"
 	    "  -q, --quiet             no log lines\n"
@@ -86,7 +90,7 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 	enum { O_TO = 256, O_BIND, O_CERT, O_KEY, O_CA, O_PEER, O_CTO, O_MEM, O_DISK, O_STATE,
 		O_PAGE, O_BLOCK, O_PID, O_PAUSE, O_RESUME, O_CLEANUP, O_DOWNTIME, O_ROUNDS, O_JSON,
 		O_PROGRESS, O_NOPROGRESS, O_IF, O_PIN, O_KA, O_KAT, O_OUT, O_PROG, O_COMPL, O_BW,
-		O_REKEY, O_CTL };
+		O_REKEY, O_CTL, O_DUMP };
 	static const struct option lo[] = {
 		{ "to", required_argument, NULL, O_TO },
 		{ "bind", required_argument, NULL, O_BIND },
@@ -119,6 +123,7 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 		{ "bandwidth", required_argument, NULL, O_BW },
 		{ "rekey-bytes", required_argument, NULL, O_REKEY },
 		{ "ctl", required_argument, NULL, O_CTL },
+		{ "dump-frames", required_argument, NULL, O_DUMP },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -198,6 +203,7 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 			o->pins[npins++] = optarg;
 			break;
 		case O_CTL: o->ctl_path = optarg; break;
+		case O_DUMP: o->dump_dir = optarg; break;
 		case O_KA:
 			if (parse_timeout_flag("--keepalive", optarg, &o->keepalive_ms, e) != 0)
 				return e->code;
@@ -278,5 +284,14 @@ main(int argc, char **argv)
 		return RES_USAGE;
 	}
 	ev.json = o.json;
-	return result_exit(migrate_run(&o, &ev, &res));
+	if (o.dump_dir != NULL) {
+		if (framedump_dir_new(o.dump_dir, DUMP_ROLE_SENDER, &ev, &o.dump, &e) != 0) {
+			fprintf(stderr, "ferry-send: %s\n", e.msg);
+			return e.code == FERR_USAGE ? RES_USAGE : RES_ERROR;
+		}
+		ev_log(&ev, "--dump-frames: writing decrypted frames (guest memory) to %s", o.dump_dir);
+	}
+	rc = result_exit(migrate_run(&o, &ev, &res));
+	framedump_dir_free(o.dump);
+	return rc;
 }

@@ -12,6 +12,8 @@
 #include "guestctl.h"
 #include "result.h"
 
+struct framedump_dir;
+
 struct send_opts {
 	char to_host[256];
 	uint16_t to_port;
@@ -29,6 +31,8 @@ struct send_opts {
 	const char *interface;          /* SO_BINDTODEVICE */
 	const char *pins[2];            /* receiver public-key pins */
 	const char *ctl_path;           /* control socket */
+	const char *dump_dir;           /* --dump-frames DIR, or NULL */
+	struct framedump_dir *dump;     /* made from dump_dir by main */
 	uint64_t keepalive_ms;          /* PING interval, default 2 s */
 	uint64_t dead_ms;               /* nothing received: link cut, default 10 s */
 	uint64_t outage_ms;             /* give up reconnecting, default 60 s */
