@@ -81,5 +81,6 @@ enum ferry_page_kind {
 
 /* Section 4.x: text fields in REFUSE and ERROR */
 #define FERRY_TEXT_MAX         1024u
+#define FERRY_PING_FLOOD_PER_SEC 50u  /* more PINGs than this in a second: PROTO_FLOOD */
 
 #endif

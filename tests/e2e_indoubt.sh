@@ -15,8 +15,8 @@
 #      the sender exits 8 (indoubt) with the guest deliberately left paused.
 # --max-rounds 1 and a bandwidth cap make the final round last about a
 # second, so the fault lands before COMMIT goes out.
-source "$(dirname "$0")/../lib.sh"
-source "$(dirname "$0")/../lib_fault.sh"
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib_fault.sh"
 t_certs
 for b in ferry-send ferry-recv ferry-guest ferry-faultproxy; do
 	[ -x "$FERRY_BIN/$b" ] || { not_ok "$b is built in $FERRY_BIN"; t_done; }

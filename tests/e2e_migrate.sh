@@ -74,4 +74,29 @@ case "$FERRY_BIN" in
 *) check "receiver peak RSS ${hwm} KiB < 96 MiB" [ "$hwm" -lt $((96 * 1024)) ] ;;
 esac
 check "1 GiB image equal (cmp)" cmp "$T/big/mem.img" "$T/bigdst/mem.img"
+
+# Row 3: 90% duplicate or zero pages (45% zero, 45% copies of 64 pages,
+# 10% unique random bytes) costs at most 15% of logical on the wire.
+rm -rf "$T/big" "$T/bigdst"
+mkdir -p "$T/dup" "$T/dupdst"
+python3 - "$T/dup/mem.img" <<'PY'
+import os, random, sys
+rng = random.Random(3)
+pool = [rng.randbytes(4096) for _ in range(64)]
+zero = bytes(4096)
+with open(sys.argv[1], "wb") as f:
+    for i in range(65536):          # 256 MiB of 4 KiB pages
+        k = i % 20
+        f.write(zero if k < 9 else pool[rng.randrange(64)] if k < 18 else rng.randbytes(4096))
+PY
+t_start_recv recv3 "$T/dupdst" || t_done
+# shellcheck disable=SC2046
+"$FERRY_BIN/ferry-send" --to "127.0.0.1:$RECV_PORT" $(SEND_TLS) --mem "$T/dup/mem.img" \
+	--json >"$T/send3.json" 2>"$T/send3.log"
+check "row 3: 90% duplicate/zero image migrates" [ "$(json_done "$T/send3.json" result)" = ok ]
+check "row 3: image equal (cmp)" cmp "$T/dup/mem.img" "$T/dupdst/mem.img"
+dl=$(json_done "$T/send3.json" logical_bytes)
+dw=$(json_done "$T/send3.json" wire_bytes)
+dpct=$((100 * dw / dl))
+check "row 3: wire bytes (TLS included) are $dpct% of logical (<= 15%)" [ "$dpct" -le 15 ]
 t_done

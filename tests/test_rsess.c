@@ -1244,6 +1244,19 @@ test_peer_error_ends_session(void **state)
 }
 
 static void
+test_peer_error_timeout_stays_timeout(void **state)
+{
+	struct fx *f = *state;
+
+	fx_start(f);
+	put_error(&f->in, FERR_TIMEOUT, "migration not complete after 3000 ms");
+	assert_int_equal(fx_feed(f), FERR_TIMEOUT);
+	assert_non_null(strstr(f->e.msg, "sender: migration not complete"));
+	assert_int_equal(rsess_state(f->s), RS_FAILED);
+	assert_int_equal(f->sink.abort_calls, 1);
+}
+
+static void
 test_peer_error_other_code_is_net(void **state)
 {
 	struct fx *f = *state;
@@ -1366,6 +1379,7 @@ main(void)
 		T(test_header_flags_refused),
 		T(test_frame_up_to_own_announced_max_accepted),
 		T(test_peer_error_ends_session),
+		T(test_peer_error_timeout_stays_timeout),
 		T(test_peer_error_other_code_is_net),
 		T(test_fail_aborts_once),
 		T(test_fail_after_commit_keeps_files),

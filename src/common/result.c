@@ -15,7 +15,8 @@ result_from_err(int code)
 	case FERR_ABORTED: return RES_ABORTED;
 	case FERR_TIMEOUT: return RES_TIMEOUT;
 	case FERR_NET:
-	case FERR_TLS: return RES_NETWORK;
+	case FERR_TLS:
+	case FERR_TLS_INTEGRITY: return RES_NETWORK;
 	case FERR_VERIFY: return RES_VERIFY;
 	case FERR_INDOUBT: return RES_INDOUBT;
 	case FERR_USAGE: return RES_USAGE;

@@ -365,6 +365,9 @@ alert_error(SSL *ssl, int alert, const char *pfx, struct ferr *e)
 	case SSL_AD_INSUFFICIENT_SECURITY:
 		return ferr_set(e, FERR_TLS, "TLS handshake: %s found no cipher suite, "
 		    "group or signature algorithm in common (alert %s)", role, name);
+	case SSL_AD_BAD_RECORD_MAC:
+		return ferr_set(e, FERR_TLS_INTEGRITY, "%s: %s found a record that failed "
+		    "authentication: data corrupted or altered in transit (alert %s)", pfx, role, name);
 	case SSL_AD_DECRYPT_ERROR:
 		return ferr_set(e, FERR_TLS, "TLS handshake: %s could not verify our "
 		    "handshake signature (alert %s)", role, name);
@@ -433,7 +436,7 @@ ssl_reason_error(SSL *ssl, unsigned long code, const char *pfx, struct ferr *e)
 		return ferr_set(e, FERR_TLS, "%s: no cipher suite, group or signature "
 		    "algorithm in common with the %s (%s)", pfx, role, why);
 	case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
-		return ferr_set(e, FERR_TLS, "%s: a record failed authentication: data "
+		return ferr_set(e, FERR_TLS_INTEGRITY, "%s: a record failed authentication: data "
 		    "corrupted or altered in transit (%s)", pfx, why);
 #ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
 	case SSL_R_UNEXPECTED_EOF_WHILE_READING:

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "frame.h"
+#include "framedump.h"
 #include "msg.h"
 #include "pagehash.h"
 #include "recvd.h"
@@ -22,8 +23,6 @@
 #include "sockopt.h"
 #include "tls.h"
 
-/* A peer sending more PINGs than this per second is flooding (row 32). */
-#define PING_FLOOD_PER_SEC 50
 
 void
 rconn_free(struct rconn *c)
@@ -40,6 +39,7 @@ rconn_free(struct rconn *c)
 		event_free(c->deadline);
 	if (c->tick != NULL)
 		event_free(c->tick);
+	framedump_free(c->dump);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	if (c->prev != NULL)
@@ -247,9 +247,9 @@ on_read(struct bufferevent *bev, void *arg)
 				c->ping_window_ms = now;
 				c->pings_in_window = 0;
 			}
-			if (++c->pings_in_window > PING_FLOOD_PER_SEC) {
-				ferr_set(&e, FERR_PROTO_FLOOD, "PING: more than %d per second",
-				    PING_FLOOD_PER_SEC);
+			if (++c->pings_in_window > FERRY_PING_FLOOD_PER_SEC) {
+				ferr_set(&e, FERR_PROTO_FLOOD, "PING: more than %u per second",
+				    FERRY_PING_FLOOD_PER_SEC);
 				goto fail;
 			}
 		}
@@ -382,7 +382,10 @@ on_event(struct bufferevent *bev, short what, void *arg)
 			}
 			if ((what & BEV_EVENT_EOF) && !rs->finished) {
 				/* A clean TLS close: the sender ended the session on
-				 * purpose, so there is nothing to wait for. */
+				 * purpose, so there is nothing to wait for.  Detach
+				 * first: the session lingers (for a RESUME asking its
+				 * outcome) without this connection. */
+				rs->conn = NULL;
 				rsess_fail(rs->sess, FERR_NET, why);
 				rsession_finish(rs, pending ? FERR_PROTO_LENGTH : FERR_NET, why);
 			} else {
@@ -483,6 +486,7 @@ rconn_accept(struct recvd *d, int fd, const char *addr)
 	if (d->conns != NULL)
 		d->conns->prev = c;
 	d->conns = c;
+	c->dump = framedump_new(d->dump, c->bev);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->deadline = evtimer_new(d->base, on_deadline, c);

@@ -439,7 +439,12 @@ on_peer_error(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
 	if ((rc = msg_error_decode(p, n, &t, e)) != 0)
 		return rc;
 	/* The peer ended the session: nothing to answer. */
-	rc = (t.code == (uint32_t)-FERR_ABORTED) ? FERR_ABORTED : FERR_NET;
+	/* Its abort or timeout is ours too; any other reason is a failure of
+	 * the link between us. */
+	if (t.code == (uint32_t)-FERR_ABORTED || t.code == (uint32_t)-FERR_TIMEOUT)
+		rc = -(int)t.code;
+	else
+		rc = FERR_NET;
 	ferr_set(&s->err, rc, "sender: %s", t.text);
 	ferr_set(e, rc, "sender: %s", t.text);
 	s->state = RS_FAILED;

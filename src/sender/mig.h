@@ -19,6 +19,7 @@ struct bufferevent;
 struct tls_ctx;
 struct ev_token_bucket_cfg;
 struct ctl;
+struct framedump;
 
 enum mstate {
 	MS_CONNECTING = 1,
@@ -44,6 +45,7 @@ struct mig {
 
 	/* the connection (slink.c) */
 	struct bufferevent *bev;
+	struct framedump *dump;     /* --dump-frames of this connection, or NULL */
 	int fd;                     /* while connecting, before bev owns it */
 	struct event *conn_ev;      /* TCP connect in progress */
 	struct event *tick;         /* heartbeat, progress, deadlines */
@@ -55,8 +57,11 @@ struct mig {
 	uint64_t last_rx_ms;        /* last byte from the receiver */
 	uint64_t last_ack_ms;       /* last ACK that moved forward */
 	uint64_t last_ping_ms;
+	uint64_t ping_window_ms;     /* start of the current second of PINGs received */
+	uint32_t pings_in_window;
 	uint32_t attempts;          /* reconnects since the cut */
 	uint32_t cuts;
+	uint32_t integrity_cuts;    /* TLS integrity failures since the last ACK progress */
 	uint64_t cut_ms;
 	uint64_t wire_done;         /* TCP bytes of closed connections */
 	uint64_t since_rekey;       /* bytes written since the last key update */

@@ -5,6 +5,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +257,20 @@ send_manifest(struct mig *m)
 	free(man);
 }
 
+/* The receiver broke the protocol: tell it why (ERROR), then fail. */
+static void FERRY_PRINTF(3, 4)
+peer_broke(struct mig *m, int code, const char *fmt, ...)
+{
+	char why[FERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	link_send_error(m, code, why);
+	mig_finish(m, code, "%s", why);
+}
+
 static void
 committed(struct mig *m)
 {
@@ -291,7 +306,7 @@ on_resumed(struct mig *m, const struct msg_resumed *r)
 	}
 	if (r->status == RSM_COMMITTED) {
 		if (to != MS_COMMIT_WAIT) {
-			mig_finish(m, FERR_PROTO_RANGE, "RESUMED: receiver says committed before COMMIT was sent");
+			peer_broke(m, FERR_PROTO_RANGE, "RESUMED: receiver says committed before COMMIT was sent");
 			return;
 		}
 		committed(m);
@@ -307,12 +322,12 @@ on_resumed(struct mig *m, const struct msg_resumed *r)
 		to = MS_FINAL;
 	}
 	if (pager_rollback(&m->pg, r->next_seq) != 0) {
-		mig_finish(m, FERR_PROTO_RANGE, "RESUMED: next_seq %llu outside the unacknowledged window",
+		peer_broke(m, FERR_PROTO_RANGE, "RESUMED: next_seq %llu outside the unacknowledged window",
 		    (unsigned long long)r->next_seq);
 		return;
 	}
 	if (r->state_offset > m->state_sent) {
-		mig_finish(m, FERR_PROTO_RANGE, "RESUMED: state_offset %llu beyond what was sent",
+		peer_broke(m, FERR_PROTO_RANGE, "RESUMED: state_offset %llu beyond what was sent",
 		    (unsigned long long)r->state_offset);
 		return;
 	}
@@ -357,11 +372,23 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 		mig_finish(m, code, "receiver: %s (%s)", t.text, ferr_name(-(int)t.code));
 		return;
 	}
-	case FT_PING:
+	case FT_PING: {
+		uint64_t now = mig_now_ms();
+
 		if (msg_seq_decode(h->type, p, h->len, &sq, &e) != 0)
 			break;
+		if (now - m->ping_window_ms >= 1000) {
+			m->ping_window_ms = now;
+			m->pings_in_window = 0;
+		}
+		if (++m->pings_in_window > FERRY_PING_FLOOD_PER_SEC) {
+			ferr_set(&e, FERR_PROTO_FLOOD, "PING: more than %u per second",
+			    FERRY_PING_FLOOD_PER_SEC);
+			break;
+		}
 		(void)link_send(m, enc_pong, &sq, 32);
 		return;
+	}
 	case FT_PONG:
 		if (msg_seq_decode(h->type, p, h->len, &sq, &e) != 0)
 			break;
@@ -420,8 +447,10 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 			    (unsigned long long)sq.seq, (unsigned long long)(m->pg.next_seq - 1));
 			break;
 		}
-		if (sq.seq > m->pg.acked_seq)
+		if (sq.seq > m->pg.acked_seq) {
 			m->last_ack_ms = mig_now_ms();
+			m->integrity_cuts = 0;
+		}
 		pager_ack(&m->pg, sq.seq);
 		phase_pump(m);
 		return;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "framedump.h"
 #include "mig.h"
 #include "msg.h"
 #include "sockinfo.h"
@@ -25,6 +26,9 @@
 #define OUT_LOW (1u << 20)      /* writable again below this many queued bytes */
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 2000
+/* This many TLS integrity failures with no acknowledged progress between
+ * them mean the path corrupts data: fail instead of resuming forever. */
+#define INTEGRITY_CUTS_MAX 3
 
 uint64_t
 link_wire_bytes(struct mig *m)
@@ -45,6 +49,8 @@ link_drop(struct mig *m)
 	}
 	if (m->bev != NULL) {
 		m->wire_done += sock_bytes_acked(bufferevent_getfd(m->bev));
+		framedump_free(m->dump);
+		m->dump = NULL;
 		bufferevent_free(m->bev);
 		m->bev = NULL;
 	}
@@ -234,6 +240,7 @@ tls_start(struct mig *m)
 		return;
 	}
 	m->fd = -1;     /* the bufferevent owns it now */
+	m->dump = framedump_new(m->o->dump, m->bev);
 	bufferevent_setcb(m->bev, on_read, on_write, on_event, m);
 	bufferevent_setwatermark(m->bev, EV_WRITE, OUT_LOW, 0);
 	bufferevent_enable(m->bev, EV_READ | EV_WRITE);
@@ -372,8 +379,7 @@ link_down(struct mig *m, int code, const char *why)
 {
 	struct timeval tv;
 	uint64_t delay, left;
-
-	int was_up = m->tls_up;
+	int was_up = m->tls_up, first_cut;
 
 	if (m->st == MS_DONE)
 		return;
@@ -386,7 +392,15 @@ link_down(struct mig *m, int code, const char *why)
 		mig_finish(m, code, "%s (in state %s)", why, mstate_name(m->st));
 		return;
 	}
-	if (m->st != MS_PAUSED && m->st != MS_RESUMING) {
+	if (code == FERR_TLS_INTEGRITY && ++m->integrity_cuts >= INTEGRITY_CUTS_MAX &&
+	    !m->commit_sent) {
+		mig_finish(m, FERR_TLS_INTEGRITY, "%u TLS integrity failures with no progress between "
+		    "them: the network path corrupts data (check NICs, cables, middleboxes); last: %s",
+		    m->integrity_cuts, why);
+		return;
+	}
+	first_cut = m->st != MS_PAUSED && m->st != MS_RESUMING;
+	if (first_cut) {
 		m->resume_to = m->st;
 		m->cuts++;
 		m->cut_ms = mig_now_ms();
@@ -408,11 +422,21 @@ link_down(struct mig *m, int code, const char *why)
 		outage_failed(m, why);
 		return;
 	}
-	delay = (uint64_t)BACKOFF_MIN_MS << (m->attempts < 5 ? m->attempts : 5);
+	/* The first attempt after a cut goes at once (a reset or a flipped
+	 * record leaves the path usable, and every millisecond paused lets
+	 * the guest dirty more); failed attempts back off 250 ms .. 2 s. */
+	if (m->attempts == 0)
+		delay = 0;
+	else
+		delay = (uint64_t)BACKOFF_MIN_MS << (m->attempts - 1 < 4 ? m->attempts - 1 : 4);
 	if (delay > BACKOFF_MAX_MS)
 		delay = BACKOFF_MAX_MS;
 	if (delay > left)
 		delay = left;
+	if (!first_cut)
+		ev_log(m->ev, "reconnect attempt %u failed: %s; next in %llu ms, %llu ms of "
+		    "--outage-timeout left", m->attempts, why, (unsigned long long)delay,
+		    (unsigned long long)left);
 	ms_to_timeval(&tv, delay);
 	evtimer_add(m->retry, &tv);
 }
@@ -424,6 +448,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	struct mig *m = arg;
 	const struct send_opts *o = m->o;
 	uint64_t now = mig_now_ms();
+	char why[200];
 
 	(void)fd;
 	(void)what;
@@ -432,8 +457,10 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	if (o->completion_ms > 0 && now - m->start_ms > o->completion_ms) {
 		if (m->commit_sent)
 			return;     /* the outcome decides now, not the clock */
-		mig_finish(m, FERR_TIMEOUT, "migration not complete after %llu ms (--completion-timeout-per-gib)",
-		    (unsigned long long)o->completion_ms);
+		snprintf(why, sizeof(why), "migration not complete after %llu ms "
+		    "(--completion-timeout-per-gib)", (unsigned long long)o->completion_ms);
+		link_send_error(m, FERR_TIMEOUT, why);
+		mig_finish(m, FERR_TIMEOUT, "%s", why);
 		return;
 	}
 	if (m->st == MS_PAUSED && m->bev != NULL && !m->tls_up &&
@@ -453,8 +480,6 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 	if (m->st == MS_CONNECTING || (m->bev != NULL && !m->tls_up)) {
 		if (m->bev != NULL && !m->tls_up && now - m->link_start_ms > o->connect_timeout_ms) {
-			char why[160];
-
 			snprintf(why, sizeof(why), "TLS handshake with %s:%u did not finish in %llu ms "
 			    "(--connect-timeout)", o->to_host, o->to_port,
 			    (unsigned long long)o->connect_timeout_ms);
@@ -466,8 +491,6 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (m->tls_up && now - m->last_rx_ms > o->dead_ms) {
-		char why[128];
-
 		snprintf(why, sizeof(why), "no data from the receiver for %llu ms (dead peer)",
 		    (unsigned long long)(now - m->last_rx_ms));
 		link_down(m, FERR_NET, why);
@@ -480,9 +503,10 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 			link_down(m, FERR_TIMEOUT, "no answer to COMMIT within --progress-timeout");
 			return;
 		}
-		link_send_error(m, FERR_TIMEOUT, "sender: no progress");
-		mig_finish(m, FERR_TIMEOUT, "no progress for %llu ms (--progress-timeout): the receiver "
-		    "acknowledged nothing", (unsigned long long)(now - m->last_ack_ms));
+		snprintf(why, sizeof(why), "no progress for %llu ms (--progress-timeout): the "
+		    "receiver acknowledged nothing", (unsigned long long)(now - m->last_ack_ms));
+		link_send_error(m, FERR_TIMEOUT, why);
+		mig_finish(m, FERR_TIMEOUT, "%s", why);
 		return;
 	}
 	if (m->bev != NULL && m->tls_up && now - m->last_ping_ms >= o->keepalive_ms) {
