@@ -1,11 +1,14 @@
 /* Fuzz target: the frame header codec (frame_decode_hdr) and, for each
- * header it accepts, the payload decoder of that type (src/common/msg.c).
+ * header it accepts, the payload decoder of that type (src/common/msg.c,
+ * src/common/msg_domain.c).
  *
  * Input: a stream of frames, as on the wire in either direction.  Each
  * header is decoded as arriving at the receiver, at the sender, and with
  * both directions allowed, under three payload maxima; the answers must
- * agree with the frame table.  A whole payload is then decoded and, if it
- * decodes, re-encoded and compared (fz_check_payload).  Stops at the
+ * agree with the frame table.  A whole payload is then decoded by its
+ * type's decoder (every type 1..17: src/common/msg.c, DOMAIN and CHECKS in
+ * src/common/msg_domain.c) and, if it decodes, re-encoded and compared
+ * (fz_check_payload).  Stops at the
  * first header error or incomplete frame, after 64 frames at most. */
 #include "fuzz_common.h"
 

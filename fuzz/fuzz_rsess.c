@@ -67,7 +67,8 @@ struct fsink {
 
 	/* what happened */
 	int accepted, committed, aborted;
-	unsigned accept_calls, commit_calls, abort_calls, io_calls, ops;
+	unsigned accept_calls, commit_calls, abort_calls, io_calls, ops, domain_calls;
+	int domain_fails;
 };
 
 static int
@@ -246,6 +247,28 @@ fs_abort(void *ctx)
 	f->aborted = 1;
 }
 
+/* A domain's checks: before any staging, at most once per session; the
+ * stream's flag 0x40 makes them fail. */
+static int
+fs_domain_check(void *ctx, const struct msg_manifest *m, const struct msg_domain *d,
+    struct msg_checks *out, struct msg_text *refusal)
+{
+	struct fsink *f = ctx;
+
+	(void)m;
+	f->ops++;
+	FZ_CHECK(!f->accepted && f->domain_calls++ == 0);
+	FZ_CHECK(d->xml_len >= 1 && d->xml_len <= FERRY_DOMAIN_XML_MAX && d->nwaive <= FERRY_WAIVE_MAX);
+	out->n = 1;
+	out->row[0].status = f->domain_fails ? CS_FAIL : CS_PASS;
+	out->row[0].code = (uint32_t)-FERR_VIRT_CPUS;
+	snprintf(out->row[0].name, sizeof(out->row[0].name), "host-cpus");
+	if (!f->domain_fails)
+		return 0;
+	snprintf(refusal->text, sizeof(refusal->text), "check host-cpus: fuzz");
+	return FERR_VIRT_CPUS;
+}
+
 static const struct rsess_sink_ops fsink_ops = {
 	.accept = fs_accept,
 	.write = fs_write,
@@ -253,6 +276,7 @@ static const struct rsess_sink_ops fsink_ops = {
 	.state = fs_state,
 	.commit = fs_commit,
 	.abort = fs_abort,
+	.domain_check = fs_domain_check,
 };
 
 static void
@@ -280,7 +304,7 @@ fz_random(void *buf, size_t n)
 
 struct peer {
 	uint32_t max_frame;     /* what the session announced it accepts */
-	int welcomed, answered, ended, resumes_asked;
+	int welcomed, answered, ended, resumes_asked, checked;
 	uint64_t last_ack;
 	uint64_t committed_seq;
 };
@@ -329,7 +353,8 @@ drain(struct rsess *s, struct peer *pr, const struct fsink *f, int expect_resume
 			FZ_CHECK(!pr->welcomed);
 			pr->welcomed = 1;
 			FZ_CHECK(msg_welcome_decode(payload, h.len, &w, &e) == 0);
-			FZ_CHECK(w.max_frame == pr->max_frame && w.caps == 0);
+			/* Only what this version knows (and the harness offers). */
+			FZ_CHECK(w.max_frame == pr->max_frame && (w.caps & ~FERRY_CAPS_KNOWN) == 0);
 			fz_random(sid, sizeof(sid));
 			FZ_CHECK(memcmp(sid, w.session_id, 16) == 0);
 			FZ_CHECK(memcmp(sid, rsess_session_id(s), 16) == 0);
@@ -367,6 +392,17 @@ drain(struct rsess *s, struct peer *pr, const struct fsink *f, int expect_resume
 			FZ_CHECK(rsess_state(s) == RS_FAILED);
 			pr->ended = 1;
 			break;
+		case FT_CHECKS: {
+			struct msg_checks *c = malloc(sizeof(*c));
+
+			/* Once, after the domain's checks ran, before the answer. */
+			FZ_CHECK(c != NULL);
+			FZ_CHECK(pr->welcomed && !pr->answered && f->domain_calls == 1 && !pr->checked);
+			pr->checked = 1;
+			FZ_CHECK(msg_checks_decode(payload, h.len, c, &e) == 0 && c->n == 1);
+			free(c);
+			break;
+		}
 		case FT_PONG:
 		case FT_RESUMED:
 			break;
@@ -450,10 +486,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.refuse = (flags >> 5) & 1;
 	f.commit_fails = (flags >> 4) & 1;
 	f.fail_at = data[1];
+	f.domain_fails = (flags >> 6) & 1;
 	memset(&pr, 0, sizeof(pr));
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.max_frame = (flags & 8) ? FERRY_MAX_FRAME_LIMIT : FERRY_MAX_FRAME_DEFAULT;
 	cfg.random = fz_random;
+	cfg.caps = FERRY_CAP_DOMAIN;
 	pr.max_frame = cfg.max_frame;
 	s = rsess_new(&cfg, &fsink_ops, &f);
 	FZ_CHECK(s != NULL);

@@ -32,7 +32,10 @@ VERSION = 1
 MAX_FRAME_DEFAULT = 1024 * 1024 + 4096
 MAX_FRAME_LIMIT = 16 * 1024 * 1024
 (HELLO, WELCOME, MANIFEST, ACCEPT, REFUSE, PAGES, ACK, STATE, COMMIT,
- COMMITTED, ERROR, RESUME, RESUMED, PING, PONG) = range(1, 16)
+ COMMITTED, ERROR, RESUME, RESUMED, PING, PONG, DOMAIN, CHECKS) = range(1, 18)
+CAP_DOMAIN = 1
+DOMAIN_CHECK_ONLY = 1
+CS_PASS, CS_FAIL, CS_WAIVED = 1, 2, 3
 ZERO, REF, LZ4, RAW = 1, 2, 3, 4
 MEMORY, DISK = 1, 2
 RSM_RECEIVING, RSM_COMMITTED, RSM_FAILED = 1, 2, 3
@@ -131,8 +134,8 @@ def frame(ftype, payload):
     return struct.pack(">BBHI", ftype, 0, 0, len(payload)) + payload
 
 
-def hello(seed, max_frame=MAX_FRAME_DEFAULT):
-    return frame(HELLO, struct.pack(">IHHIIQ", MAGIC, VERSION, 0, 0, max_frame, seed))
+def hello(seed, max_frame=MAX_FRAME_DEFAULT, caps=0):
+    return frame(HELLO, struct.pack(">IHHIIQ", MAGIC, VERSION, 0, caps, max_frame, seed))
 
 
 def welcome(sid, max_frame=MAX_FRAME_DEFAULT):
@@ -192,6 +195,38 @@ def commit(seq, digests, state_digest=bytes(16)):
     for did, dg in digests:
         p += struct.pack(">I", did) + dg
     return frame(COMMIT, p + state_digest)
+
+
+def domain(xml, flags=0, arch=b"x86_64", model=b"Skylake-Client", uuid=b"", waive=()):
+    """Section 4.15: flags, u8-prefixed arch/model/uuid, waived names, xml."""
+    p = struct.pack(">I", flags)
+    for v in (arch, model, uuid):
+        p += struct.pack(">B", len(v)) + v
+    p += struct.pack(">B", len(waive)) + b"".join(struct.pack(">B", len(w)) + w for w in waive)
+    return frame(DOMAIN, p + struct.pack(">I", len(xml)) + xml)
+
+
+def checks(rows):
+    """Section 4.16: rows of (status, code, name, source, destination, why)."""
+    p = struct.pack(">H", len(rows))
+    for st, code, name, src, dst, why in rows:
+        p += struct.pack(">BIB", st, code, len(name)) + name
+        for v in (src, dst, why):
+            p += struct.pack(">H", len(v)) + v
+    return frame(CHECKS, p)
+
+
+DOMAIN_XML = (b"<domain type='kvm'>\n  <name>web1</name>\n  <memory unit='MiB'>512</memory>\n"
+              b"  <vcpu>2</vcpu>\n  <os><type arch='x86_64'>hvm</type></os>\n  <devices>\n"
+              b"    <disk type='file' device='disk'><driver name='qemu' type='raw' cache='none'/>"
+              b"<source file='/images/disk.img'/><target dev='vda'/></disk>\n"
+              b"  </devices>\n</domain>\n")
+HOST_UUID = b"4c4c4544-0051-3010-8052-b4c04f4e3332"
+CHECK_ROWS = [
+    (CS_PASS, 58, b"arch", b"x86_64", b"x86_64", b""),
+    (CS_FAIL, 60, b"host-cpus", b"8 vcpus", b"4 cpus", b"the domain has 8 vCPUs, this host 4"),
+    (CS_WAIVED, 57, b"disk-cache", b"vda: writeback", b"none", b"disk vda: cache writeback"),
+]
 
 
 def resume_payload(sid, proof, max_frame=MAX_FRAME_DEFAULT):
@@ -314,6 +349,14 @@ def full_session():
 # ---- corpora ----------------------------------------------------------------
 
 
+def domain_session():
+    """The full session with CAP_DOMAIN in HELLO and a DOMAIN before
+    MANIFEST (section 4.15)."""
+    full = full_session()
+    d = domain(DOMAIN_XML, uuid=HOST_UUID, waive=[b"disk-cache"])
+    return hello(SEED, caps=CAP_DOMAIN) + d + full[len(hello(SEED)):]
+
+
 def seeds_frame():
     sid = bytes(range(0xA0, 0xB0))
     # PAGES here are checked against the harness's default device: 17
@@ -344,10 +387,20 @@ def seeds_frame():
         "resumed": frame(RESUMED, resumed_payload(RSM_RECEIVING, 12, 300)),
         "ping": seqmsg(PING, 1),
         "pong": seqmsg(PONG, 1),
+        "domain": domain(DOMAIN_XML, uuid=HOST_UUID),
+        "domain-check-only-waivers": domain(b"<domain/>", DOMAIN_CHECK_ONLY, b"aarch64", b"", b"",
+                                            [b"disk-cache", b"cpu-model", b"host-memory"]),
+        "checks": checks(CHECK_ROWS),
+        "checks-16-rows": checks([(1 + i % 3, 51 + i % 12, b"check-%d" % i, b"s" * (i * 10),
+                                   b"d\x00\x1b" * i, b"why \xc3\xa9 " * (i * 4))
+                                  for i in range(16)]),
     }
     out["stream-s2r"] = full_session()
     out["stream-r2s"] = (welcome(sid) + seqmsg(ACCEPT, 1) + seqmsg(ACK, 1) + seqmsg(ACK, 2)
                          + seqmsg(PONG, 5) + seqmsg(COMMITTED, 2))
+    out["stream-s2r-domain"] = domain_session()
+    out["stream-r2s-checks"] = (welcome(sid) + checks(CHECK_ROWS[:1]) + seqmsg(ACCEPT, 1)
+                                + seqmsg(ACK, 1) + seqmsg(COMMITTED, 1))
     return out
 
 
@@ -506,6 +559,14 @@ def seeds_rsess():
         + pages(5, DSK, 3, [entry(2, REF, src=(MEM, 0), hsh=xxh128(SEED, noise(4096, 1)))]),
         "commit-early": hdr() + unfinished + state(0, b"x" * 10) + commit(4, [(MEM, bytes(16)), (DSK, bytes(16))]),
         "commit-ndev": hdr() + unfinished + commit(4, [(MEM, bytes(16))]),
+        # A libvirt domain (CAP_DOMAIN): checks pass, fail (flag 0x40), or
+        # run alone (check only); DOMAIN twice; DOMAIN without the cap.
+        "domain-full": hdr() + domain_session(),
+        "domain-check-fails": hdr(64) + domain_session(),
+        "domain-check-only": hdr() + hello(SEED, caps=CAP_DOMAIN)
+        + domain(b"<domain/>", flags=1) + full[len(hello(SEED)):],
+        "domain-twice": hdr() + hello(SEED, caps=CAP_DOMAIN) + domain(b"<a/>") + domain(b"<a/>"),
+        "domain-without-cap": hdr() + hello(SEED) + domain(b"<a/>"),
     }
 
 

@@ -30,7 +30,9 @@ enum ferry_frame_type {
 	FT_RESUMED = 13,   /* R->S */
 	FT_PING = 14,      /* both */
 	FT_PONG = 15,      /* both */
-	FT_COUNT = 16
+	FT_DOMAIN = 16,    /* S->R: a libvirt domain's XML and check options (CAP_DOMAIN) */
+	FT_CHECKS = 17,    /* R->S: the receiver's pre-flight check rows (CAP_DOMAIN) */
+	FT_COUNT = 18
 };
 
 /* Section 4.12: resume */
@@ -47,8 +49,9 @@ enum ferry_resume_status {
 	RSM_FAILED = 3,    /* session failed, staging removed: not committed */
 };
 
-/* Section 4.1: capabilities (bit flags; none defined in version 1) */
-#define FERRY_CAPS_KNOWN       0u
+/* Section 4.1: capabilities (bit flags) */
+#define FERRY_CAP_DOMAIN       1u    /* DOMAIN and CHECKS frames (section 4.15) */
+#define FERRY_CAPS_KNOWN       1u
 
 /* Section 4.3: manifest limits */
 #define FERRY_MAX_DEVICES      64u
@@ -82,5 +85,25 @@ enum ferry_page_kind {
 /* Section 4.x: text fields in REFUSE and ERROR */
 #define FERRY_TEXT_MAX         1024u
 #define FERRY_PING_FLOOD_PER_SEC 50u  /* more PINGs than this in a second: PROTO_FLOOD */
+
+/* Section 4.15: DOMAIN and CHECKS */
+#define FERRY_DOMAIN_CHECK_ONLY 1u           /* DOMAIN flags: run the checks, migrate nothing */
+#define FERRY_DOMAIN_XML_MAX   (1024u * 1024u) /* bytes of domain XML */
+#define FERRY_HOST_TOKEN_MAX   63u           /* host arch / CPU model bytes */
+#define FERRY_UUID_LEN         36u           /* host UUID, 8-4-4-4-12 */
+#define FERRY_WAIVE_MAX        16u           /* waived check names in DOMAIN */
+#define FERRY_CHECKS_MAX       16u           /* rows in CHECKS */
+#define FERRY_CHECK_NAME_MAX   31u           /* check name bytes */
+#define FERRY_CHECK_VALUE_MAX  160u          /* source / destination value bytes */
+#define FERRY_CHECK_WHY_MAX    512u          /* reason bytes */
+/* 2 + FERRY_CHECKS_MAX rows of at most 1 + 4 + (1 + 31) + 2 * (2 + 160) + (2 + 512) */
+#define FERRY_CHECKS_PAYLOAD_MAX 14002u
+
+enum ferry_check_status {
+	CS_INVALID = 0,
+	CS_PASS = 1,
+	CS_FAIL = 2,
+	CS_WAIVED = 3,     /* failed, waived by the operator */
+};
 
 #endif

@@ -8,7 +8,8 @@
 # sent is what the receiver received; damaged dumps (truncated, a bad frame
 # type, a bad record length) show the error at the right offset and the
 # rest still decodes; ferry-inspect --keylog decodes the capture to the
-# same frames.
+# same frames; a dump built here with DOMAIN and CHECKS frames shows their
+# fields (text: a line per CHECKS row; --json).
 source "$(dirname "$0")/lib.sh"
 t_certs
 G=$FERRY_BIN/ferry-guest
@@ -194,4 +195,68 @@ EOF
 	check "capture: the keylog was needed (no key log, no frames)" \
 		bash -c "! '$I' --keylog /dev/null '$CAP' >/dev/null 2>&1"
 fi
+# DOMAIN and CHECKS (sections 4.15, 4.16) in a dump built here (the frame
+# builders of fuzz/make_seeds.py, the dump format of fuzz/make_dump_seeds.py):
+# a check-only DOMAIN, one whose XML is not XML, CHECKS with a row of each
+# status, then REFUSE.
+python3 - "$REPO" >"$T/domain.fdump" <<'EOF'
+import os, struct, sys
+sys.path.insert(0, os.path.join(sys.argv[1], "fuzz"))
+import make_dump_seeds as md  # noqa: E402
+ms = md.ms
+sid = bytes(range(0x10, 0x20))
+xml = (b"<domain type='kvm'>\n  <name>web1</name>\n"
+       b"  <uuid>0b5e5a7c-1f2d-4c3b-9a8e-7d6c5b4a3f21</uuid>\n  <memory unit='MiB'>512</memory>\n"
+       b"  <vcpu>2</vcpu>\n  <os><type arch='x86_64'>hvm</type></os>\n  <devices>\n"
+       b"    <disk type='file' device='disk'><driver name='qemu' type='raw' cache='none'/>"
+       b"<source file='/images/web1.img'/><target dev='vda'/></disk>\n  </devices>\n</domain>\n")
+rows = [(1, 58, b"arch", b"x86_64", b"x86_64", b""),
+        (2, 60, b"host-cpus", b"8 vcpus", b"4 cpus", b"the domain has 8 vCPUs, this host 4 CPUs"),
+        (3, 57, b"disk-cache", b"vda: writeback", b"none", b"disk vda: cache\nwriteback")]
+welcome = ms.frame(ms.WELCOME, struct.pack(">IHHII", ms.MAGIC, ms.VERSION, 0, 1,
+                                           ms.MAX_FRAME_DEFAULT) + sid)
+items = [(md.SENT, ms.hello(ms.SEED, caps=1)), (md.RECEIVED, welcome), ("sid", sid),
+         (md.SENT, ms.domain(xml, 1, b"x86_64", b"Skylake-Client",
+                             b"4c4c4544-0051-3010-8052-b4c04f4e3332", [b"disk-cache", b"cpu-model"])),
+         (md.SENT, ms.domain(b"not <xml", 0, b"aarch64", b"")),
+         (md.SENT, ms.manifest([(1, ms.DISK, 4096, 8192, b"web1.img")])),
+         (md.RECEIVED, ms.checks(rows)),
+         (md.RECEIVED, ms.frame(ms.REFUSE, ms.text_payload(60, b"check host-cpus failed", 0)))]
+sys.stdout.buffer.write(md.dump(md.SENDER, items))
+EOF
+"$I" "$T/domain.fdump" >"$T/domain.txt"
+check "DOMAIN/CHECKS dump: ferry-inspect exit 0" [ $? -eq 0 ]
+check "DOMAIN (text): flags, arch, model, uuid, waived checks, xml length, domain name" \
+	grep -q ' DOMAIN .*flags=1 check_only=true arch=x86_64 model=Skylake-Client uuid=4c4c4544-0051-3010-8052-b4c04f4e3332 waived=\[disk-cache cpu-model\] xml_len=361 .*domain=web1 disks=1' "$T/domain.txt"
+check "DOMAIN (text): XML that is not XML is shown with its first bytes, not an error" \
+	grep -q ' DOMAIN .*arch=aarch64 model="" uuid="" waived=\[\] xml_len=8 xml_head="not <xml" xml_error=' "$T/domain.txt"
+grep -m1 -A3 ' CHECKS ' "$T/domain.txt" | tail -n 3 | cut -c16- >"$T/rows.txt"
+check "CHECKS (text): the counts on the frame's line" grep -q ' CHECKS .*nrows=3 pass=1 fail=1 waived=1$' "$T/domain.txt"
+check "CHECKS (text): one line per row: status, name, code name, why" \
+	bash -c "sed -n 1p '$T/rows.txt' | grep -q '^status=pass name=arch code_name=VIRT_ARCH code=58 ' &&
+		sed -n 2p '$T/rows.txt' | grep -q '^status=fail name=host-cpus code_name=VIRT_CPUS code=60 .*why=\"the domain has 8 vCPUs, this host 4 CPUs\"' &&
+		sed -n 3p '$T/rows.txt' | grep -q '^status=waived name=disk-cache code_name=VIRT_CACHE code=57 .*why=\"disk vda: cache?writeback\"'"
+"$I" --json "$T/domain.fdump" >"$T/domain.jsonl"
+check "DOMAIN/CHECKS (--json): the same fields, the rows as an array" python3 - "$T/domain.jsonl" <<'EOF'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+fr = {}
+for r in recs:
+    if r["record"] == "frame":
+        fr.setdefault(r["type"], []).append(r)
+d, bad = fr["DOMAIN"][0]["fields"], fr["DOMAIN"][1]["fields"]
+c = fr["CHECKS"][0]["fields"]
+ok = (d["flags"] == 1 and d["check_only"] is True and d["arch"] == "x86_64"
+      and d["model"] == "Skylake-Client" and d["uuid"] == "4c4c4544-0051-3010-8052-b4c04f4e3332"
+      and d["waived"] == ["disk-cache", "cpu-model"] and d["xml_len"] == 361
+      and d["domain"] == "web1" and d["xml_head"].startswith("<domain type='kvm'>"))
+ok &= bad["check_only"] is False and bad["model"] == "" and bad["waived"] == [] and "xml_error" in bad
+ok &= c["nrows"] == 3 and [(x["status"], x["name"], x["code_name"], x["code"]) for x in c["rows"]] == [
+    ("pass", "arch", "VIRT_ARCH", 58), ("fail", "host-cpus", "VIRT_CPUS", 60),
+    ("waived", "disk-cache", "VIRT_CACHE", 57)]
+ok &= c["rows"][1]["source"] == "8 vcpus" and c["rows"][1]["destination"] == "4 cpus"
+ok &= recs[-1]["record"] == "summary" and recs[-1]["errors"] == 0
+ok &= recs[-1]["types"]["DOMAIN"]["count"] == 2 and recs[-1]["types"]["CHECKS"]["count"] == 1
+sys.exit(0 if ok else 1)
+EOF
 t_done

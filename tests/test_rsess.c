@@ -288,7 +288,8 @@ test_unknown_caps_not_echoed(void **state)
 	assert_int_equal(fx_feed(f), 0);
 	expect_frame(f, FT_WELCOME, &o);
 	assert_int_equal(msg_welcome_decode(o.payload, o.h.len, &w, &e), 0);
-	assert_int_equal(w.caps, 0);
+	/* Only what both know and this receiver offers (the fake: DOMAIN). */
+	assert_int_equal(w.caps, FERRY_CAP_DOMAIN);
 }
 
 static void
@@ -1227,6 +1228,151 @@ test_frame_up_to_own_announced_max_accepted(void **state)
 	expect_ack(f, 1);
 }
 
+/* ================= DOMAIN and CHECKS (section 4.15) ================= */
+
+static void
+put_hello_domain(struct fbuf *b)
+{
+	struct msg_hello h = { FERRY_VERSION, FERRY_CAP_DOMAIN, FERRY_MAX_FRAME_DEFAULT, SEED };
+	struct wr w;
+
+	fbuf_wr(b, &w);
+	assert_int_equal(msg_hello_encode(&w, &h), 0);
+	fbuf_done(b, &w);
+}
+
+static void
+put_domain(struct fbuf *b, uint32_t flags)
+{
+	static const char xml[] = "<domain type='test'><name>vm1</name></domain>";
+	struct msg_domain d;
+	struct wr w;
+
+	memset(&d, 0, sizeof(d));
+	d.flags = flags;
+	snprintf(d.arch, sizeof(d.arch), "x86_64");
+	d.nwaive = 1;
+	snprintf(d.waive[0], sizeof(d.waive[0]), "cache");
+	d.xml = (const uint8_t *)xml;
+	d.xml_len = sizeof(xml) - 1;
+	fbuf_wr(b, &w);
+	assert_int_equal(msg_domain_encode(&w, &d), 0);
+	fbuf_done(b, &w);
+}
+
+static void
+expect_checks(struct fx *f, uint8_t status)
+{
+	struct outframe o;
+	struct msg_checks *c = calloc(1, sizeof(*c));
+	struct ferr e = { 0 };
+
+	assert_non_null(c);
+	expect_frame(f, FT_CHECKS, &o);
+	assert_int_equal(msg_checks_decode(o.payload, o.h.len, c, &e), 0);
+	assert_int_equal(c->n, 1);
+	assert_string_equal(c->row[0].name, "cpu-arch");
+	assert_int_equal(c->row[0].status, status);
+	assert_string_equal(c->row[0].src, "x86_64");
+	free(c);
+}
+
+static void
+test_domain_welcome_offers_cap(void **state)
+{
+	struct fx *f = *state;
+	struct outframe o;
+	struct msg_welcome w;
+	struct ferr e = { 0 };
+
+	put_hello_domain(&f->in);
+	put_domain(&f->in, 0);
+	put_manifest(&f->in, f->man);
+	assert_int_equal(fx_feed(f), 0);
+	expect_frame(f, FT_WELCOME, &o);
+	assert_int_equal(msg_welcome_decode(o.payload, o.h.len, &w, &e), 0);
+	assert_int_equal(w.caps, FERRY_CAP_DOMAIN);
+	expect_checks(f, CS_PASS);
+	expect_frame(f, FT_ACCEPT, &o);
+	assert_int_equal(f->sink.domain_calls, 1);
+	assert_int_equal(f->sink.domain_nwaive, 1);
+	assert_int_equal(f->sink.accept_calls, 1);
+	assert_int_equal(rsess_state(f->s), RS_RECEIVING);
+}
+
+static void
+test_domain_without_cap_refused(void **state)
+{
+	struct fx *f = *state;
+	struct outframe o;
+
+	put_hello(&f->in, SEED, FERRY_MAX_FRAME_DEFAULT);   /* caps 0 */
+	put_domain(&f->in, 0);
+	assert_int_equal(fx_feed(f), FERR_PROTO_STATE);
+	expect_frame(f, FT_WELCOME, &o);
+	expect_error(f, FERR_PROTO_STATE, "DOMAIN");
+	assert_int_equal(f->sink.domain_calls, 0);
+}
+
+static void
+test_domain_twice_refused(void **state)
+{
+	struct fx *f = *state;
+	struct outframe o;
+
+	put_hello_domain(&f->in);
+	put_domain(&f->in, 0);
+	put_domain(&f->in, 0);
+	assert_int_equal(fx_feed(f), FERR_PROTO_STATE);
+	expect_frame(f, FT_WELCOME, &o);
+	expect_error(f, FERR_PROTO_STATE, "twice");
+}
+
+static void
+test_domain_failed_check_refuses_before_staging(void **state)
+{
+	struct fx *f = *state;
+	struct outframe o;
+	struct msg_text t;
+	struct ferr e = { 0 };
+
+	f->sink.domain_rc = FERR_VIRT_ARCH;
+	put_hello_domain(&f->in);
+	put_domain(&f->in, 0);
+	put_manifest(&f->in, f->man);
+	assert_int_equal(fx_feed(f), FERR_VIRT_ARCH);
+	expect_frame(f, FT_WELCOME, &o);
+	expect_checks(f, CS_FAIL);
+	expect_frame(f, FT_REFUSE, &o);
+	assert_int_equal(msg_refuse_decode(o.payload, o.h.len, &t, &e), 0);
+	assert_int_equal(t.code, (uint32_t)-FERR_VIRT_ARCH);
+	assert_non_null(strstr(t.text, "cpu-arch"));
+	assert_int_equal(f->sink.accept_calls, 0);       /* nothing staged */
+	assert_int_equal(rsess_state(f->s), RS_FAILED);
+}
+
+static void
+test_domain_check_only_migrates_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct outframe o;
+	struct msg_text t;
+	struct ferr e = { 0 };
+
+	put_hello_domain(&f->in);
+	put_domain(&f->in, FERRY_DOMAIN_CHECK_ONLY);
+	put_manifest(&f->in, f->man);
+	assert_int_equal(fx_feed(f), FERR_REFUSED);
+	expect_frame(f, FT_WELCOME, &o);
+	expect_checks(f, CS_PASS);
+	expect_frame(f, FT_REFUSE, &o);
+	assert_int_equal(msg_refuse_decode(o.payload, o.h.len, &t, &e), 0);
+	assert_int_equal(t.code, (uint32_t)-FERR_REFUSED);
+	assert_non_null(strstr(t.text, "check only"));
+	assert_int_equal(f->sink.domain_flags, FERRY_DOMAIN_CHECK_ONLY);
+	assert_int_equal(f->sink.accept_calls, 0);
+}
+
 /* ================= ending ================= */
 
 static void
@@ -1378,6 +1524,11 @@ main(void)
 		T(test_receiver_frame_type_refused),
 		T(test_header_flags_refused),
 		T(test_frame_up_to_own_announced_max_accepted),
+		T(test_domain_welcome_offers_cap),
+		T(test_domain_without_cap_refused),
+		T(test_domain_twice_refused),
+		T(test_domain_failed_check_refuses_before_staging),
+		T(test_domain_check_only_migrates_nothing),
 		T(test_peer_error_ends_session),
 		T(test_peer_error_timeout_stays_timeout),
 		T(test_peer_error_other_code_is_net),

@@ -9,7 +9,7 @@
  * fields and re-encode with ferry's encoders to the same bytes; an invalid
  * one must fail with exactly its listed error code.
  *
- * Then: at least 60 vectors, every frame type 1..15 in a valid vector, and
+ * Then: at least 60 vectors, every frame type 1..17 in a valid vector, and
  * every PAGES entry kind (and a short last unit) in a valid vector. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -539,6 +539,12 @@ sym_value(const char *key, const char *val, uint64_t *out)
 			return (int)(*out = DK_MEMORY, 0);
 		if (strcmp(val, "disk") == 0)
 			return (int)(*out = DK_DISK, 0);
+	} else if (strcmp(last, "status") == 0 && strncmp(key, "row[", 4) == 0) {
+		static const char *const cs[] = { NULL, "PASS", "FAIL", "WAIVED" };
+
+		for (t = 1; t < 4; t++)
+			if (strcmp(cs[t], val) == 0)
+				return (int)(*out = t, 0);
 	} else if (strcmp(last, "status") == 0) {
 		static const char *const rs[] = { NULL, "RECEIVING", "COMMITTED", "FAILED" };
 
@@ -746,6 +752,8 @@ struct decoded {
 		struct msg_commit commit;
 		struct msg_resume resume;
 		struct msg_resumed resumed;
+		struct msg_domain domain;
+		struct msg_checks checks;
 	} u;
 	struct msg_pages ph;
 	struct page_entry *pe;
@@ -832,6 +840,8 @@ decode_payload(const struct vec *v, const uint8_t *p, size_t n, struct decoded *
 	case FT_ERROR: return msg_error_decode(p, n, &d->u.text, e);
 	case FT_RESUME: return msg_resume_decode(p, n, &d->u.resume, e);
 	case FT_RESUMED: return msg_resumed_decode(p, n, &d->u.resumed, e);
+	case FT_DOMAIN: return msg_domain_decode(p, n, &d->u.domain, e);
+	case FT_CHECKS: return msg_checks_decode(p, n, &d->u.checks, e);
 	default: return ferr_set(e, FERR_INTERNAL, "test: no decoder for type %u", d->h.type);
 	}
 }
@@ -956,6 +966,42 @@ emit_fields(const struct decoded *d, struct outs *os)
 		OUT_NUM(os, d->u.resumed.next_seq, "next_seq");
 		OUT_NUM(os, d->u.resumed.state_offset, "state_offset");
 		break;
+	case FT_DOMAIN: {
+		const struct msg_domain *m = &d->u.domain;
+
+		OUT_NUM(os, m->flags, "flags");
+		out_blob(os, O_STR, m->arch, strlen(m->arch), "arch");
+		out_blob(os, O_STR, m->model, strlen(m->model), "model");
+		out_blob(os, O_STR, m->uuid, strlen(m->uuid), "uuid");
+		OUT_NUM(os, m->nwaive, "nwaive");
+		for (i = 0; i < m->nwaive && i < FERRY_WAIVE_MAX; i++) {
+			char k[32];
+
+			snprintf(k, sizeof(k), "waive[%u]", i);
+			out_blob(os, O_STR, m->waive[i], strlen(m->waive[i]), k);
+		}
+		OUT_NUM(os, m->xml_len, "xml_len");
+		out_blob(os, O_STR, m->xml, m->xml_len, "xml");
+		break;
+	}
+	case FT_CHECKS:
+		OUT_NUM(os, d->u.checks.n, "nrows");
+		for (i = 0; i < d->u.checks.n && i < FERRY_CHECKS_MAX; i++) {
+			const struct check_row *c = &d->u.checks.row[i];
+			char k[48];
+
+			OUT_NUM(os, c->status, "row[%u].status", i);
+			OUT_NUM(os, c->code, "row[%u].code", i);
+			snprintf(k, sizeof(k), "row[%u].name", i);
+			out_blob(os, O_STR, c->name, strlen(c->name), k);
+			snprintf(k, sizeof(k), "row[%u].source", i);
+			out_blob(os, O_STR, c->src, strlen(c->src), k);
+			snprintf(k, sizeof(k), "row[%u].destination", i);
+			out_blob(os, O_STR, c->dst, strlen(c->dst), k);
+			snprintf(k, sizeof(k), "row[%u].why", i);
+			out_blob(os, O_STR, c->why, strlen(c->why), k);
+		}
+		break;
 	default:
 		break;
 	}
@@ -983,6 +1029,8 @@ reencode(const struct decoded *d, struct wr *w)
 	case FT_COMMIT: return msg_commit_encode(w, &d->u.commit);
 	case FT_RESUME: return msg_resume_encode(w, &d->u.resume);
 	case FT_RESUMED: return msg_resumed_encode(w, &d->u.resumed);
+	case FT_DOMAIN: return msg_domain_encode(w, &d->u.domain);
+	case FT_CHECKS: return msg_checks_encode(w, &d->u.checks);
 	case FT_PAGES:
 		at = msg_pages_begin(w, &d->ph);
 		if (at == SIZE_MAX)

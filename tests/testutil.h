@@ -247,6 +247,7 @@ struct fake_sink {
 	const char *refuse_text;
 	int write_fail_at;              /* fail the Nth write (1-based), 0 = never */
 	int verify;                     /* commit checks digests */
+	int domain_rc;                  /* returned by domain_check (0 = every check passed) */
 
 	/* what it holds */
 	uint32_t ndev;
@@ -260,6 +261,8 @@ struct fake_sink {
 
 	/* calls */
 	int accept_calls, write_calls, read_calls, state_calls, commit_calls, abort_calls;
+	int domain_calls;
+	uint32_t domain_flags, domain_xml_len, domain_nwaive;
 	uint32_t last_write_dev;
 	uint64_t last_write_off;
 	uint32_t last_write_len;
@@ -399,6 +402,32 @@ fake_abort(void *ctx)
 	f->abort_calls++;
 }
 
+/* One row per call: "cpu-arch", passing unless domain_rc says otherwise. */
+static inline int
+fake_domain_check(void *ctx, const struct msg_manifest *m, const struct msg_domain *d,
+    struct msg_checks *out, struct msg_text *refusal)
+{
+	struct fake_sink *f = ctx;
+
+	(void)m;
+	f->domain_calls++;
+	f->domain_flags = d->flags;
+	f->domain_xml_len = d->xml_len;
+	f->domain_nwaive = d->nwaive;
+	out->n = 1;
+	out->row[0].status = f->domain_rc ? CS_FAIL : CS_PASS;
+	out->row[0].code = (uint32_t)-FERR_VIRT_ARCH;
+	snprintf(out->row[0].name, sizeof(out->row[0].name), "cpu-arch");
+	snprintf(out->row[0].src, sizeof(out->row[0].src), "%s", d->arch);
+	snprintf(out->row[0].dst, sizeof(out->row[0].dst), "x86_64");
+	if (f->domain_rc) {
+		snprintf(out->row[0].why, sizeof(out->row[0].why), "source %s, destination x86_64",
+		    d->arch);
+		snprintf(refusal->text, sizeof(refusal->text), "check cpu-arch: %s", out->row[0].why);
+	}
+	return f->domain_rc;
+}
+
 static const struct rsess_sink_ops fake_sink_ops = {
 	.accept = fake_accept,
 	.write = fake_write,
@@ -406,12 +435,13 @@ static const struct rsess_sink_ops fake_sink_ops = {
 	.state = fake_state,
 	.commit = fake_commit,
 	.abort = fake_abort,
+	.domain_check = fake_domain_check,
 };
 
 static inline struct rsess *
 fake_rsess_new(struct fake_sink *f, uint32_t max_frame)
 {
-	struct rsess_config cfg = { max_frame, test_random };
+	struct rsess_config cfg = { max_frame, test_random, FERRY_CAP_DOMAIN };
 	struct rsess *s = rsess_new(&cfg, &fake_sink_ops, f);
 
 	assert_non_null(s);

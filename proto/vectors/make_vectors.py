@@ -40,6 +40,7 @@ TYPES = {
     "HELLO": 1, "WELCOME": 2, "MANIFEST": 3, "ACCEPT": 4, "REFUSE": 5,
     "PAGES": 6, "ACK": 7, "STATE": 8, "COMMIT": 9, "COMMITTED": 10,
     "ERROR": 11, "RESUME": 12, "RESUMED": 13, "PING": 14, "PONG": 15,
+    "DOMAIN": 16, "CHECKS": 17,
 }
 TYPE_NAMES = {v: k for k, v in TYPES.items()}
 # Section 4 table: direction of each type.
@@ -47,7 +48,8 @@ DIRS = {
     "HELLO": "S2R", "WELCOME": "R2S", "MANIFEST": "S2R", "ACCEPT": "R2S",
     "REFUSE": "R2S", "PAGES": "S2R", "ACK": "R2S", "STATE": "S2R",
     "COMMIT": "S2R", "COMMITTED": "R2S", "ERROR": "both", "RESUME": "S2R",
-    "RESUMED": "R2S", "PING": "both", "PONG": "both",
+    "RESUMED": "R2S", "PING": "both", "PONG": "both", "DOMAIN": "S2R",
+    "CHECKS": "R2S",
 }
 CODES = {  # section 7
     "PROTO": 10, "PROTO_TYPE": 11, "PROTO_LENGTH": 12, "PROTO_STATE": 13,
@@ -57,12 +59,31 @@ CODES = {  # section 7
     "REFUSE_SAMEFILE": 23, "REFUSE_SPACE": 24, "REFUSE_UNIT": 25,
     "REFUSE_NAME": 26, "REFUSE_BUSY": 27, "REFUSE_DIR": 28, "IO": 30,
     "NOMEM": 31, "VERIFY": 34, "TIMEOUT": 35, "ABORTED": 36, "INTERNAL": 40,
+    "VIRT": 50, "VIRT_XML": 51, "VIRT_CDROM": 52, "VIRT_HOSTDEV": 53,
+    "VIRT_SHAREABLE": 54, "VIRT_READONLY": 55, "VIRT_NOTFILE": 56,
+    "VIRT_CACHE": 57, "VIRT_ARCH": 58, "VIRT_CPU_MODEL": 59, "VIRT_CPUS": 60,
+    "VIRT_MEMORY": 61, "VIRT_IMAGES": 62,
 }
+CODE_NAMES = {v: k for k, v in CODES.items()}
 DK = {"memory": 1, "disk": 2}
 DK_NAMES = {1: "memory", 2: "disk"}
 PK = {"ZERO": 1, "REF": 2, "LZ4": 3, "RAW": 4}
 PK_NAMES = {v: k for k, v in PK.items()}
 RSM_NAMES = {1: "RECEIVING", 2: "COMMITTED", 3: "FAILED"}
+# Sections 4.15, 4.16: DOMAIN and CHECKS
+CAP_DOMAIN = 1
+DOMAIN_CHECK_ONLY = 1
+DOMAIN_XML_MAX = 1024 * 1024
+HOST_TOKEN_MAX = 63
+UUID_LEN = 36
+WAIVE_MAX = 16
+CHECKS_MAX = 16
+CHECK_NAME_MAX = 31
+CHECK_VALUE_MAX = 160
+CHECK_WHY_MAX = 512
+CHECKS_PAYLOAD_MAX = 2 + CHECKS_MAX * (1 + 4 + 1 + CHECK_NAME_MAX + 2 * (2 + CHECK_VALUE_MAX)
+                                       + 2 + CHECK_WHY_MAX)
+CS_NAMES = {1: "PASS", 2: "FAIL", 3: "WAIVED"}
 
 
 def u8(v): return struct.pack(">B", v)
@@ -473,6 +494,84 @@ def resumed(status, next_seq, state_offset):
                            ("next_seq", next_seq), ("state_offset", state_offset)])
 
 
+def domain(flags=0, arch=b"x86_64", model=b"Skylake-Client", uuid=b"", waive=(),
+           xml=None, nwaive=None, xml_len=None, trailing=b"", cut=None,
+           lens=None):
+    """A DOMAIN payload (4.15).  lens overrides the length bytes of arch,
+    model and uuid (a dict) to lie about them."""
+    xml = DOMAIN_XML if xml is None else xml
+    lens = lens or {}
+    nw = len(waive) if nwaive is None else nwaive
+    xl = len(xml) if xml_len is None else xml_len
+    parts = [Part(u32(flags), "flags")]
+    for k, v in (("arch", arch), ("model", model), ("uuid", uuid)):
+        n = lens.get(k, len(v))
+        parts.append(Part(u8(n) + v, "%s_len %d, %s %s" % (k, n, k, q(v))))
+    parts.append(Part(u8(nw), "nwaive"))
+    for i, w in enumerate(waive):
+        parts.append(Part(u8(len(w)) + w, "waived check %d: len %d, %s" % (i, len(w), q(w))))
+    parts.append(Part(u32(xl), "xml_len"))
+    parts += [Part(xml[i:i + 32], "xml" if i == 0 else "") for i in range(0, len(xml), 32)]
+    if trailing:
+        parts.append(Part(trailing, "trailing bytes"))
+    if cut is not None:
+        parts = cut_parts(parts, cut)
+    fields = [("flags", flags), ("arch", q(arch)), ("model", q(model)), ("uuid", q(uuid)),
+              ("nwaive", nw)]
+    fields += [("waive[%d]" % i, q(w)) for i, w in enumerate(waive)]
+    fields += [("xml_len", xl), ("xml", q(xml))]
+    return Msg(16, parts, fields)
+
+
+DOMAIN_XML = (b"<domain type='kvm'>\n  <name>web1</name>\n"
+              b"  <uuid>0b5e5a7c-1f2d-4c3b-9a8e-7d6c5b4a3f21</uuid>\n"
+              b"  <memory unit='KiB'>1048576</memory>\n  <vcpu>2</vcpu>\n"
+              b"  <os><type arch='x86_64'>hvm</type></os>\n  <devices>\n"
+              b"    <disk type='file' device='disk'><driver name='qemu' type='raw' cache='none'/>"
+              b"<source file='/var/lib/ferry/web1-vda.img'/><target dev='vda'/></disk>\n"
+              b"  </devices>\n</domain>\n")
+HOST_UUID = b"4c4c4544-0051-3010-8052-b4c04f4e3332"
+
+
+class Row:
+    """One CHECKS row (4.16)."""
+    def __init__(self, status, code, name, src=b"", dst=b"", why=b""):
+        self.status, self.code, self.name = status, code, name
+        self.src, self.dst, self.why = src, dst, why
+
+
+def shown(b):
+    """Text as a decoder shows it: control bytes replaced with '?'."""
+    return bytes(0x3f if c < 0x20 or c == 0x7f else c for c in b)
+
+
+def checks(rows, nrows=None, trailing=b"", cut=None):
+    n = len(rows) if nrows is None else nrows
+    parts = [Part(u16(n), "nrows")]
+    fields = [("nrows", n)]
+    for i, r in enumerate(rows):
+        parts.append(Part(u8(r.status) + u32(r.code), "row %d: status %d (%s), code %d (%s)" % (
+            i, r.status, CS_NAMES.get(r.status, "?"), r.code, CODE_NAMES.get(r.code, "-"))))
+        parts.append(Part(u8(len(r.name)) + r.name, "row %d name %s" % (i, q(r.name))))
+        for what, v in (("source", r.src), ("destination", r.dst), ("why", r.why)):
+            b = u16(len(v)) + v
+            if len(b) <= 32:
+                parts.append(Part(b, "row %d %s %s" % (i, what, q(v))))
+            else:
+                parts += [Part(b[k:k + 32], "row %d %s (%d bytes)" % (i, what, len(v)) if k == 0
+                               else "") for k in range(0, len(b), 32)]
+        pre = "row[%d]." % i
+        fields += [(pre + "status", CS_NAMES.get(r.status, r.status)),
+                   (pre + "code", CODE_NAMES.get(r.code, r.code)), (pre + "name", q(r.name)),
+                   (pre + "source", q(shown(r.src))), (pre + "destination", q(shown(r.dst))),
+                   (pre + "why", q(shown(r.why)))]
+    if trailing:
+        parts.append(Part(trailing, "trailing bytes"))
+    if cut is not None:
+        parts = cut_parts(parts, cut)
+    return Msg(17, parts, fields)
+
+
 # ---- the vector file writer ------------------------------------------------------
 
 VECTORS = []
@@ -551,8 +650,8 @@ def frame_header_cases():
     ping = seqmsg(14, 0x1122334455667788, "nonce")
     bad("hdr-type-0", "S2R", "3.2, 3.3", [header(0, 8)], "PROTO_TYPE",
         contains="type 0", note="type 0 is never valid")
-    bad("hdr-type-16-unknown", "S2R", "3.3, 8", [header(16, 8)], "PROTO_TYPE",
-        contains="type 16", note="one above the last defined type (PONG = 15)")
+    bad("hdr-type-18-unknown", "S2R", "3.3, 8", [header(18, 8)], "PROTO_TYPE",
+        contains="type 18", note="one above the last defined type (CHECKS = 17)")
     bad("hdr-type-255-unknown", "R2S", "3.3, 8", [header(255, 0)], "PROTO_TYPE",
         contains="type 255")
     bad("hdr-flags-01", "S2R", "3.2, 3.3", ping.frame(flags=1), "PROTO",
@@ -1054,6 +1153,167 @@ def pages_cases():
         "PROTO_LENGTH", context=c4)
 
 
+def domain_cases():
+    ok("domain-basic", "S2R", "4.15", domain(uuid=HOST_UUID),
+       note="flags 0, arch x86_64, model and uuid set, nothing waived")
+    ok("domain-check-only", "S2R", "4.15", domain(flags=DOMAIN_CHECK_ONLY, arch=b"aarch64", model=b""),
+       note="CHECK_ONLY, model and uuid empty (unknown)")
+    ok("domain-waivers", "S2R", "4.15",
+       domain(uuid=HOST_UUID, waive=[b"disk-cache", b"cpu-model"]),
+       note="two waived checks")
+    ok("domain-limits", "S2R", "4.15",
+       domain(flags=DOMAIN_CHECK_ONLY, arch=b"A" * HOST_TOKEN_MAX, model=b"~" * HOST_TOKEN_MAX,
+              uuid=b"-" * UUID_LEN,
+              waive=[(b"w%02d-" % i) + b"z" * (CHECK_NAME_MAX - 4) for i in range(WAIVE_MAX)]),
+       note=["arch and model of 63 bytes (0x41, 0x7e), 16 waived names of 31 bytes; the uuid",
+             "is 36 bytes of the allowed set (only its length and bytes are checked)"])
+    ok("domain-xml-1-byte", "S2R", "3.3, 4.15", domain(arch=b"x", model=b"", xml=b"<"),
+       note="the smallest DOMAIN: 14 bytes; the XML is not parsed by the decoder")
+    ok("domain-xml-not-xml", "S2R", "4.15", domain(xml=b"\x00\xffnot xml at all\n"),
+       note="the frame is well-formed; only the receiver's XML parser refuses it (VIRT_XML)")
+
+    bad("domain-flags-2", "S2R", "4.15", domain(flags=2).frame(), "PROTO", contains="flags")
+    bad("domain-flags-high", "S2R", "4.15", domain(flags=0x80000001).frame(), "PROTO",
+        contains="flags")
+    bad("domain-arch-empty", "S2R", "4.15", domain(arch=b"").frame(), "PROTO_RANGE",
+        contains="arch")
+    bad("domain-arch-64", "S2R", "4.15", domain(arch=b"a" * 64).frame(), "PROTO_RANGE",
+        contains="arch")
+    bad("domain-arch-space", "S2R", "4.15", domain(arch=b"x86 64").frame(), "PROTO_RANGE",
+        contains="arch", note="0x20 is outside 0x21..0x7e")
+    bad("domain-model-control", "S2R", "4.15", domain(model=b"Sky\nlake").frame(),
+        "PROTO_RANGE", contains="model")
+    bad("domain-model-8bit", "S2R", "4.15", domain(model=b"Sky\xc3\xa9").frame(),
+        "PROTO_RANGE", contains="model")
+    bad("domain-uuid-35", "S2R", "4.15", domain(uuid=HOST_UUID[:35]).frame(), "PROTO_RANGE",
+        contains="uuid", note="0 or 36 bytes")
+    bad("domain-uuid-37", "S2R", "4.15", domain(uuid=HOST_UUID + b"0").frame(), "PROTO_RANGE",
+        contains="uuid")
+    bad("domain-uuid-1", "S2R", "4.15", domain(uuid=b"0").frame(), "PROTO_RANGE",
+        contains="uuid")
+    bad("domain-uuid-upper", "S2R", "4.15",
+        domain(uuid=HOST_UUID.upper()).frame(), "PROTO_RANGE", contains="uuid",
+        note="upper-case hex digits are not in 0-9 a-f -")
+    bad("domain-waive-upper", "S2R", "4.15", domain(waive=[b"Disk-cache"]).frame(),
+        "PROTO_RANGE", contains="waived")
+    bad("domain-waive-underscore", "S2R", "4.15", domain(waive=[b"cpu", b"disk_cache"]).frame(),
+        "PROTO_RANGE", contains="byte 0x5f")
+    bad("domain-waive-empty", "S2R", "4.15", domain(waive=[b""]).frame(), "PROTO_RANGE",
+        contains="waived")
+    bad("domain-waive-32", "S2R", "4.15", domain(waive=[b"n" * 32]).frame(), "PROTO_RANGE",
+        contains="waived")
+    bad("domain-waive-twice", "S2R", "4.15",
+        domain(waive=[b"disk-cache", b"cpu-model", b"disk-cache"]).frame(), "PROTO_RANGE",
+        contains="twice")
+    bad("domain-nwaive-17", "S2R", "4.15",
+        domain(waive=[b"c%d" % i for i in range(17)]).frame(), "PROTO_RANGE", contains="17")
+    m = domain(waive=[b"cache"], nwaive=2)
+    n = 4 + 7 + 15 + 1 + 1 + 6
+    bad("domain-nwaive-past-end", "S2R", "3.4, 4.15", [header(16, n)] + cut_parts(m.parts, n),
+        "PROTO_LENGTH", contains="truncated", note="nwaive 2, one name, then the payload ends")
+    m = domain(waive=[b"cache", b"memory"])
+    n = 4 + 7 + 15 + 1 + 1 + 6 + 1 + 3
+    bad("domain-cut-in-name", "S2R", "3.4, 4.15", [header(16, n)] + cut_parts(m.parts, n),
+        "PROTO_LENGTH", contains="truncated", note="the payload ends inside the second waived name")
+    bad("domain-xml-len-0", "S2R", "4.15", domain(arch=b"ab", model=b"", xml=b"").frame(),
+        "PROTO_RANGE", contains="xml_len 0",
+        note="arch of 2 bytes makes the payload 14 bytes, the table's minimum")
+    bad("domain-xml-len-over", "S2R", "4.15",
+        domain(xml=b"<d/>", xml_len=DOMAIN_XML_MAX + 1).frame(), "PROTO_RANGE",
+        contains="1048577")
+    bad("domain-xml-truncated", "S2R", "3.4, 4.15", domain(xml_len=len(DOMAIN_XML) + 1).frame(),
+        "PROTO_LENGTH", contains="xml truncated", note="xml_len one more than the bytes that follow")
+    bad("domain-trailing-byte", "S2R", "3.4, 4.15", domain(trailing=b"\x00").frame(),
+        "PROTO_LENGTH", contains="trailing")
+    bad("hdr-domain-length-13", "S2R", "3.3, 4", [header(16, 13)], "PROTO_LENGTH",
+        note="DOMAIN is at least 14 bytes")
+    bad("hdr-domain-over-negotiated", "S2R", "3.3, 4", [header(16, MAX_FRAME_DEFAULT + 1)],
+        "PROTO_LENGTH", contains="1052673", note="DOMAIN's maximum is the negotiated one")
+    bad("dir-domain-r2s", "R2S", "3.3, 4", domain().frame(), "PROTO_TYPE", contains="direction",
+        note="a well-formed DOMAIN arriving at the sender: the table allows only S->R")
+
+
+def checks_cases():
+    arch = Row(1, 0, b"arch", b"x86_64", b"x86_64")
+    ok("checks-one-pass", "R2S", "4.16", checks([arch]), note="one row, status pass, code 0")
+    ok("checks-each-status", "R2S", "4.16", checks([
+        Row(1, CODES["VIRT_ARCH"], b"arch", b"x86_64", b"x86_64"),
+        Row(2, CODES["VIRT_CPUS"], b"host-cpus", b"8 vcpus", b"4 cpus",
+            b"the domain has 8 vCPUs, this host 4 CPUs"),
+        Row(3, CODES["VIRT_CACHE"], b"disk-cache", b"vda: writeback", b"none",
+            b"disk vda: cache mode writeback, not none")]),
+       note="pass (with its check's code), fail, waived")
+    big = []
+    for i in range(CHECKS_MAX):
+        st = 1 + i % 3
+        big.append(Row(st, 0 if st == 1 and i % 2 else 51 + i % 12,
+                       (b"check-%02d-" % i + b"x" * CHECK_NAME_MAX)[:CHECK_NAME_MAX],
+                       det_bytes("src%d" % i, CHECK_VALUE_MAX // 2).hex().encode(),
+                       (b"dst %d " % i * 40)[:CHECK_VALUE_MAX],
+                       (b"why %d: the value differs; " % i * 40)[:CHECK_WHY_MAX]))
+    m = checks(big)
+    assert plen(m.parts) == CHECKS_PAYLOAD_MAX
+    ok("checks-16-rows-max", "R2S", "3.3, 4, 4.16", m,
+       note="16 rows with every field at its maximum: 14002 bytes, the table's maximum")
+    ok("checks-empty-values", "R2S", "4.16", checks([Row(3, CODES["REFUSE_SPACE"], b"s")]),
+       note="one row, waived, one-byte name, empty source/destination/why: 15 bytes")
+    vec("checks-control-bytes", "R2S", "4.16",
+        checks([Row(2, CODES["VIRT_XML"], b"xml", b"\x00src", b"dst\x7f",
+                    b"line 1\nline 2\t\x1b[31m")]).frame(), True,
+        fields=checks([Row(2, CODES["VIRT_XML"], b"xml", b"\x00src", b"dst\x7f",
+                           b"line 1\nline 2\t\x1b[31m")]).fields, reencode=False,
+        note=["text fields are shown with control bytes replaced (4.16); ferry replaces",
+              "them with '?' when decoding (reencode: no)"])
+    ok("checks-8bit-text", "R2S", "4.16",
+       checks([Row(2, CODES["VIRT_CPU_MODEL"], b"cpu-model", b"Skyl\xc3\xa6ke", b"EPYC",
+                   b"mod\xc3\xa8le")]),
+       note="bytes 0x80..0xff in text are not control bytes: kept as they are")
+    ok("checks-unknown-code", "R2S", "4.16, 7",
+       checks([Row(2, 999, b"future-check", b"a", b"b", b"a check this version does not know")]),
+       note="a row for a check the sender does not know is shown as reported")
+
+    bad("checks-nrows-0", "R2S", "4.16", checks([arch], nrows=0).frame(), "PROTO_RANGE",
+        contains="0 rows", note="nrows 0 followed by a row's bytes (the payload is 15+ bytes)")
+    bad("checks-nrows-17", "R2S", "4.16",
+        checks([Row(1, 0, b"c%d" % i) for i in range(17)]).frame(), "PROTO_RANGE",
+        contains="17 rows")
+    bad("checks-status-0", "R2S", "4.16", checks([Row(0, 58, b"arch")]).frame(), "PROTO_RANGE",
+        contains="status 0")
+    bad("checks-status-4", "R2S", "4.16", checks([arch, Row(4, 58, b"arch")]).frame(),
+        "PROTO_RANGE", contains="row 1 status 4")
+    bad("checks-fail-code-0", "R2S", "4.16", checks([Row(2, 0, b"arch")]).frame(), "PROTO_RANGE",
+        contains="code 0")
+    bad("checks-waived-code-0", "R2S", "4.16", checks([Row(3, 0, b"arch")]).frame(),
+        "PROTO_RANGE", contains="code 0")
+    bad("checks-name-upper", "R2S", "4.16", checks([Row(1, 0, b"Arch")]).frame(), "PROTO_RANGE",
+        contains="name")
+    bad("checks-name-empty", "R2S", "4.16", checks([Row(1, 0, b"", b"x86_64")]).frame(),
+        "PROTO_RANGE", contains="name")
+    bad("checks-name-32", "R2S", "4.16", checks([Row(1, 0, b"n" * 32)]).frame(), "PROTO_RANGE",
+        contains="name")
+    bad("checks-source-161", "R2S", "4.16", checks([Row(1, 0, b"a", b"s" * 161)]).frame(),
+        "PROTO_RANGE", contains="source")
+    bad("checks-destination-161", "R2S", "4.16", checks([Row(1, 0, b"a", b"", b"d" * 161)]).frame(),
+        "PROTO_RANGE", contains="destination")
+    bad("checks-why-513", "R2S", "4.16", checks([Row(2, 60, b"a", b"", b"", b"w" * 513)]).frame(),
+        "PROTO_RANGE", contains="why")
+    two = checks([arch, Row(2, 60, b"host-cpus", b"8", b"4", b"too few")])
+    bad("checks-row-missing", "R2S", "3.4, 4.16", checks([arch], nrows=2).frame(), "PROTO_LENGTH",
+        contains="row 1 truncated", note="nrows 2, one row")
+    n = plen(two.parts) - 3
+    bad("checks-row-truncated", "R2S", "3.4, 4.16",
+        [header(17, n)] + cut_parts(two.parts, n), "PROTO_LENGTH", contains="why",
+        note="the second row's why ends 3 bytes early")
+    bad("checks-trailing-byte", "R2S", "3.4, 4.16", checks([arch], trailing=b"\x00").frame(),
+        "PROTO_LENGTH", contains="trailing")
+    bad("hdr-checks-length-14", "R2S", "3.3, 4", [header(17, 14)], "PROTO_LENGTH",
+        note="CHECKS is at least 15 bytes")
+    bad("hdr-checks-length-14003", "R2S", "3.3, 4", [header(17, CHECKS_PAYLOAD_MAX + 1)],
+        "PROTO_LENGTH", contains="14003", note="CHECKS is at most 14002 bytes")
+    bad("dir-checks-s2r", "S2R", "3.3, 4", checks([arch]).frame(), "PROTO_TYPE",
+        contains="direction", note="a well-formed CHECKS arriving at the receiver")
+
+
 def main():
     frame_header_cases()
     direction_cases()
@@ -1061,6 +1321,8 @@ def main():
     manifest_cases()
     simple_cases()
     pages_cases()
+    domain_cases()
+    checks_cases()
     check = "--check" in sys.argv[1:]
     want = {name + ".vec": text for name, text in VECTORS}
     have = {f for f in os.listdir(HERE) if f.endswith(".vec")}

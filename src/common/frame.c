@@ -21,6 +21,8 @@ static const struct frame_info frame_table[FT_COUNT] = {
 	[FT_RESUMED] = { "RESUMED", 20, 20, FDIR_R2S },
 	[FT_PING] = { "PING", 8, 8, FDIR_BOTH },
 	[FT_PONG] = { "PONG", 8, 8, FDIR_BOTH },
+	[FT_DOMAIN] = { "DOMAIN", 14, 0, FDIR_S2R },
+	[FT_CHECKS] = { "CHECKS", 15, FERRY_CHECKS_PAYLOAD_MAX, FDIR_R2S },
 };
 
 const struct frame_info *
@@ -97,4 +99,11 @@ frame_end(struct wr *w, size_t hdr_off)
 		return;
 	len = w->off - hdr_off - FERRY_FRAME_HDR_LEN;
 	wr_put_u32_at(w, hdr_off + 4, (uint32_t)len);
+}
+
+int
+frame_finish(struct wr *w, size_t hdr_off)
+{
+	frame_end(w, hdr_off);
+	return w->err ? -1 : 0;
 }

@@ -48,5 +48,7 @@ int frame_decode_hdr(const uint8_t *p, size_t n, uint32_t max_payload,
  * (or SIZE_MAX when it does not fit).  frame_end patches the length. */
 size_t frame_begin(struct wr *w, uint8_t type);
 void frame_end(struct wr *w, size_t hdr_off);
+/* frame_end, then 0, or -1 when anything did not fit in w. */
+int frame_finish(struct wr *w, size_t hdr_off);
 
 #endif

@@ -418,12 +418,6 @@ msg_page_next(struct rd *r, const struct dev_desc *d, struct page_entry *pe, str
 
 /* ---- encoders ---- */
 
-static int
-finish(struct wr *w, size_t at)
-{
-	frame_end(w, at);
-	return w->err ? -1 : 0;
-}
 
 int
 msg_hello_encode(struct wr *w, const struct msg_hello *m)
@@ -436,7 +430,7 @@ msg_hello_encode(struct wr *w, const struct msg_hello *m)
 	wr_u32(w, m->caps);
 	wr_u32(w, m->max_frame);
 	wr_u64(w, m->hash_seed);
-	return finish(w, at);
+	return frame_finish(w, at);
 }
 
 int
@@ -450,7 +444,7 @@ msg_welcome_encode(struct wr *w, const struct msg_welcome *m)
 	wr_u32(w, m->caps);
 	wr_u32(w, m->max_frame);
 	wr_bytes(w, m->session_id, sizeof(m->session_id));
-	return finish(w, at);
+	return frame_finish(w, at);
 }
 
 int
@@ -481,7 +475,7 @@ msg_manifest_encode(struct wr *w, const struct msg_manifest *m)
 		wr_u64(w, d->src_ino);
 		wr_bytes(w, d->name, nl);
 	}
-	return finish(w, at);
+	return frame_finish(w, at);
 }
 
 int
@@ -490,7 +484,7 @@ msg_accept_encode(struct wr *w, const struct msg_accept *m)
 	size_t at = frame_begin(w, FT_ACCEPT);
 
 	wr_u64(w, m->next_seq);
-	return finish(w, at);
+	return frame_finish(w, at);
 }
 
 static void
@@ -510,7 +504,7 @@ msg_refuse_encode(struct wr *w, const struct msg_text *m)
 	wr_u32(w, m->code);
 	wr_u32(w, m->device);
 	text_put(w, m->text);
-	return finish(w, at);
+	return frame_finish(w, at);
 }
 
 int
@@ -520,7 +514,7 @@ msg_error_encode(struct wr *w, const struct msg_text *m)
 
 	wr_u32(w, m->code);
 	text_put(w, m->text);
-	return finish(w, at);
+	return frame_finish(w, at);
 }
 
 int
@@ -529,7 +523,7 @@ msg_seq_encode(struct wr *w, uint8_t type, const struct msg_seq *m)
 	size_t at = frame_begin(w, type);
 
 	wr_u64(w, m->seq);
-	return finish(w, at);
+	return frame_finish(w, at);
 }
 
 int
@@ -539,7 +533,7 @@ msg_state_encode(struct wr *w, const struct msg_state *m)
 
 	wr_u64(w, m->offset);
 	wr_bytes(w, m->data, m->len);
-	return finish(w, at);
+	return frame_finish(w, at);
 }
 
 int
@@ -555,7 +549,7 @@ msg_commit_encode(struct wr *w, const struct msg_commit *m)
 		wr_bytes(w, m->dev[i].digest, FERRY_HASH_LEN);
 	}
 	wr_bytes(w, m->state_digest, FERRY_HASH_LEN);
-	return finish(w, at);
+	return frame_finish(w, at);
 }
 
 int
@@ -569,7 +563,7 @@ msg_resume_encode(struct wr *w, const struct msg_resume *m)
 	wr_u32(w, m->max_frame);
 	wr_bytes(w, m->session_id, sizeof(m->session_id));
 	wr_bytes(w, m->proof, sizeof(m->proof));
-	return finish(w, at);
+	return frame_finish(w, at);
 }
 
 int
@@ -580,7 +574,7 @@ msg_resumed_encode(struct wr *w, const struct msg_resumed *m)
 	wr_u32(w, m->status);
 	wr_u64(w, m->next_seq);
 	wr_u64(w, m->state_offset);
-	return finish(w, at);
+	return frame_finish(w, at);
 }
 
 size_t

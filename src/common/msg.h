@@ -120,6 +120,31 @@ struct msg_resumed {            /* 4.13 RESUMED */
 	uint64_t state_offset;      /* STATE bytes already received */
 };
 
+struct msg_domain {             /* 4.15 DOMAIN, sender -> receiver */
+	uint32_t flags;             /* FERRY_DOMAIN_CHECK_ONLY */
+	char arch[FERRY_HOST_TOKEN_MAX + 1];   /* the source host's CPU arch */
+	char model[FERRY_HOST_TOKEN_MAX + 1];  /* and model, "" if unknown */
+	char uuid[FERRY_UUID_LEN + 1];         /* and UUID, "" if unknown */
+	uint32_t nwaive;
+	char waive[FERRY_WAIVE_MAX][FERRY_CHECK_NAME_MAX + 1];
+	const uint8_t *xml;         /* the domain XML; points into the frame */
+	uint32_t xml_len;
+};
+
+struct check_row {
+	uint8_t status;             /* enum ferry_check_status */
+	uint32_t code;              /* wire code of the check (section 7) */
+	char name[FERRY_CHECK_NAME_MAX + 1];
+	char src[FERRY_CHECK_VALUE_MAX + 1];
+	char dst[FERRY_CHECK_VALUE_MAX + 1];
+	char why[FERRY_CHECK_WHY_MAX + 1];
+};
+
+struct msg_checks {             /* 4.16 CHECKS, receiver -> sender */
+	uint32_t n;
+	struct check_row row[FERRY_CHECKS_MAX];
+};
+
 /* Decoders: consume the whole payload (leftover bytes are an error) and
  * check every field; errors name the frame and field. */
 int msg_hello_decode(const uint8_t *p, size_t n, struct msg_hello *m, struct ferr *e) FERRY_MUST_CHECK;
@@ -133,6 +158,8 @@ int msg_state_decode(const uint8_t *p, size_t n, struct msg_state *m, struct fer
 int msg_commit_decode(const uint8_t *p, size_t n, struct msg_commit *m, struct ferr *e) FERRY_MUST_CHECK;
 int msg_resume_decode(const uint8_t *p, size_t n, struct msg_resume *m, struct ferr *e) FERRY_MUST_CHECK;
 int msg_resumed_decode(const uint8_t *p, size_t n, struct msg_resumed *m, struct ferr *e) FERRY_MUST_CHECK;
+int msg_domain_decode(const uint8_t *p, size_t n, struct msg_domain *m, struct ferr *e) FERRY_MUST_CHECK;
+int msg_checks_decode(const uint8_t *p, size_t n, struct msg_checks *m, struct ferr *e) FERRY_MUST_CHECK;
 
 /* PAGES: decode the 20-byte header, leaving r at the first entry. */
 int msg_pages_decode(struct rd *r, struct msg_pages *m, struct ferr *e) FERRY_MUST_CHECK;
@@ -154,6 +181,8 @@ int msg_state_encode(struct wr *w, const struct msg_state *m);
 int msg_commit_encode(struct wr *w, const struct msg_commit *m);
 int msg_resume_encode(struct wr *w, const struct msg_resume *m);
 int msg_resumed_encode(struct wr *w, const struct msg_resumed *m);
+int msg_domain_encode(struct wr *w, const struct msg_domain *m);
+int msg_checks_encode(struct wr *w, const struct msg_checks *m);
 /* PING and PONG carry a u64 nonce: use msg_seq_encode/decode with
  * FT_PING / FT_PONG. */
 /* PAGES is built in place: begin writes the frame and PAGES headers with

@@ -29,6 +29,9 @@ struct rsess {
 	struct rsess_stats stats;
 	struct ferr err;
 	int aborted;
+	uint32_t caps;                  /* negotiated in HELLO/WELCOME */
+	uint8_t *domain;                /* DOMAIN payload, kept for pre-flight and commit */
+	size_t domain_len;
 };
 
 struct rsess *
@@ -74,6 +77,7 @@ rsess_free(struct rsess *s)
 	free(s->man);
 	free(s->scratch);
 	free(s->scratch2);
+	free(s->domain);
 	bbuf_fini(&s->out);
 	free(s);
 }
@@ -134,6 +138,7 @@ static int enc_ack(struct wr *w, const void *m) { return msg_seq_encode(w, FT_AC
 static int enc_committed(struct wr *w, const void *m) { return msg_seq_encode(w, FT_COMMITTED, m); }
 static int enc_pong(struct wr *w, const void *m) { return msg_seq_encode(w, FT_PONG, m); }
 static int enc_resumed(struct wr *w, const void *m) { return msg_resumed_encode(w, m); }
+static int enc_checks(struct wr *w, const void *m) { return msg_checks_encode(w, m); }
 
 static int
 on_hello(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
@@ -148,7 +153,10 @@ on_hello(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
 	s->max_frame = h.max_frame;     /* what we may send */
 	memset(&w, 0, sizeof(w));
 	w.version = FERRY_VERSION;
-	w.caps = h.caps & FERRY_CAPS_KNOWN;
+	w.caps = h.caps & FERRY_CAPS_KNOWN & s->cfg.caps;
+	if (s->ops->domain_check == NULL)
+		w.caps &= ~FERRY_CAP_DOMAIN;
+	s->caps = w.caps;
 	w.max_frame = s->cfg.max_frame;
 	s->cfg.random(s->session_id, sizeof(s->session_id));
 	memcpy(w.session_id, s->session_id, sizeof(w.session_id));
@@ -156,6 +164,54 @@ on_hello(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
 		return rc;
 	s->state = RS_WAIT_MANIFEST;
 	return 0;
+}
+
+static int
+on_domain(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
+{
+	struct msg_domain d;
+	int rc;
+
+	if (!(s->caps & FERRY_CAP_DOMAIN))
+		return ferr_set(e, FERR_PROTO_STATE, "DOMAIN: capability DOMAIN was not negotiated");
+	if (s->domain != NULL)
+		return ferr_set(e, FERR_PROTO_STATE, "DOMAIN: received twice");
+	if ((rc = msg_domain_decode(p, n, &d, e)) != 0)
+		return rc;
+	if ((s->domain = malloc(n)) == NULL)
+		return ferr_set(e, FERR_NOMEM, "DOMAIN: %u bytes", n);
+	memcpy(s->domain, p, n);
+	s->domain_len = n;
+	return 0;
+}
+
+/* Section 4.15: the domain's checks answer with CHECKS, then either the
+ * first failure's refusal, or (check only) a refusal that ends the
+ * session with nothing written, or 0 to go on to the usual pre-flight. */
+static int
+domain_preflight(struct rsess *s, const struct msg_manifest *m, struct msg_text *refusal,
+    struct ferr *e)
+{
+	struct msg_domain d;
+	struct msg_checks *out;
+	int rc;
+
+	if (msg_domain_decode(s->domain, s->domain_len, &d, e) != 0)
+		return ferr_set(e, FERR_INTERNAL, "DOMAIN: stored payload no longer decodes");
+	if ((out = calloc(1, sizeof(*out))) == NULL)
+		return ferr_set(e, FERR_NOMEM, "CHECKS");
+	rc = s->ops->domain_check(s->ctx, m, &d, out, refusal);
+	if (out->n > 0 && queue_frame(s, enc_checks, out, 16 + sizeof(*out), e) != 0) {
+		free(out);
+		return e->code;
+	}
+	free(out);
+	if (rc == 0 && (d.flags & FERRY_DOMAIN_CHECK_ONLY)) {
+		snprintf(refusal->text, sizeof(refusal->text),
+		    "check only: every check ran, nothing was migrated");
+		rc = FERR_REFUSED;
+	}
+	return rc;
 }
 
 static int
@@ -174,7 +230,9 @@ on_manifest(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
 		return rc;
 	}
 	memset(&refusal, 0, sizeof(refusal));
-	rc = s->ops->accept(s->ctx, m, s->seed, s->session_id, &refusal);
+	rc = s->domain != NULL ? domain_preflight(s, m, &refusal, e) : 0;
+	if (rc == 0)
+		rc = s->ops->accept(s->ctx, m, s->seed, s->session_id, &refusal);
 	if (rc != 0) {
 		free(m);
 		refusal.code = (uint32_t)-rc;
@@ -480,6 +538,8 @@ dispatch(struct rsess *s, const struct frame_hdr *h, const uint8_t *p, struct fe
 	case RS_WAIT_MANIFEST:
 		if (h->type == FT_MANIFEST)
 			return on_manifest(s, p, h->len, e);
+		if (h->type == FT_DOMAIN)
+			return on_domain(s, p, h->len, e);
 		break;
 	case RS_RECEIVING:
 		if (h->type == FT_PAGES)
@@ -631,4 +691,11 @@ const struct ferr *
 rsess_error(const struct rsess *s)
 {
 	return &s->err;
+}
+
+const uint8_t *
+rsess_domain(const struct rsess *s, size_t *len)
+{
+	*len = s->domain_len;
+	return s->domain;
 }

@@ -44,12 +44,21 @@ struct rsess_sink_ops {
 	int (*commit)(void *ctx, const struct msg_commit *c, struct ferr *e);
 	/* Remove every staging file.  Called once on any failure. */
 	void (*abort)(void *ctx);
+	/* Pre-flight of a libvirt domain (section 4.15), before accept and
+	 * only when a DOMAIN arrived: fill out with one row per check (sent
+	 * as CHECKS), and return 0 when every check passed or was waived,
+	 * else the first failed check's code with refusal->text filled.
+	 * NULL when this receiver takes no domains (it then never offers
+	 * FERRY_CAP_DOMAIN). */
+	int (*domain_check)(void *ctx, const struct msg_manifest *m, const struct msg_domain *d,
+	    struct msg_checks *out, struct msg_text *refusal);
 };
 
 struct rsess_config {
 	uint32_t max_frame;                 /* payload bytes we accept */
 	/* Fill buf with n random bytes (session id). */
 	void (*random)(void *buf, size_t n);
+	uint32_t caps;                      /* capabilities offered (FERRY_CAP_*) */
 };
 
 struct rsess_stats {
@@ -99,6 +108,8 @@ const char *rsess_state_name(enum rsess_state st);
 const struct rsess_stats *rsess_stats(const struct rsess *s);
 const struct msg_manifest *rsess_manifest(const struct rsess *s);  /* NULL before MANIFEST */
 const uint8_t *rsess_session_id(const struct rsess *s);
+/* The DOMAIN payload received (decode with msg_domain_decode), or NULL. */
+const uint8_t *rsess_domain(const struct rsess *s, size_t *len);
 /* The error that failed the session (code 0 if none). */
 const struct ferr *rsess_error(const struct rsess *s);
 

@@ -1,11 +1,12 @@
 /* Decode each frame type's payload into named fields with the project's own
- * decoders (src/common/msg.c): ferry-inspect shows what ferry itself would
+ * decoders (src/common/msg.c, msg_domain.c): ferry-inspect shows what ferry itself would
  * accept, and a payload ferry would refuse shows ferry's error. */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "domxml.h"
 #include "err.h"
 #include "frame.h"
 #include "inspect.h"
@@ -307,6 +308,101 @@ describe_resumed(const uint8_t *p, size_t n, struct json_object *o, struct ferr 
 	return 0;
 }
 
+/* DOMAIN (4.15): the host facts, the waived checks, and the XML's length,
+ * first bytes and the domain's name (through the project's own hardened
+ * parser, src/common/domxml.c; an XML it refuses is shown, not an error of
+ * the frame: refusing it is the receiver's VIRT_XML, after MANIFEST). */
+static int
+describe_domain(const uint8_t *p, size_t n, struct json_object *o, struct ferr *e)
+{
+	struct msg_domain *m = calloc(1, sizeof(*m));
+	struct json_object *waived;
+	struct domxml *dx = NULL;
+	struct ferr xe = { 0 };
+	char head[49];
+	uint32_t i;
+	int rc;
+
+	if (m == NULL)
+		return ferr_set(e, FERR_NOMEM, "DOMAIN: out of memory");
+	if ((rc = msg_domain_decode(p, n, m, e)) != 0) {
+		free(m);
+		return rc;
+	}
+	put_u64(o, "flags", m->flags);
+	json_object_object_add(o, "check_only",
+	    json_object_new_boolean((m->flags & FERRY_DOMAIN_CHECK_ONLY) != 0));
+	put_str(o, "arch", m->arch);
+	put_str(o, "model", m->model);
+	put_str(o, "uuid", m->uuid);
+	waived = json_object_new_array();
+	for (i = 0; i < m->nwaive; i++)
+		json_object_array_add(waived, json_object_new_string(m->waive[i]));
+	json_object_object_add(o, "waived", waived);
+	put_u64(o, "xml_len", m->xml_len);
+	for (i = 0; i < m->xml_len && i < sizeof(head) - 1; i++)
+		head[i] = m->xml[i] >= 0x20 && m->xml[i] < 0x7f ? (char)m->xml[i] : '.';
+	head[i] = '\0';
+	put_str(o, "xml_head", head);
+	if (domxml_parse((const char *)m->xml, m->xml_len, &dx, &xe) == 0) {
+		put_str(o, "domain", dx->name);
+		put_u64(o, "disks", dx->ndisks);
+		domxml_free(dx);
+	} else {
+		put_str(o, "xml_error", xe.msg);
+	}
+	free(m);
+	return 0;
+}
+
+static const char *
+check_status_name(uint8_t st)
+{
+	static const char *const names[] = { "?", "pass", "fail", "waived" };
+
+	return st <= CS_WAIVED ? names[st] : "?";
+}
+
+/* CHECKS (4.16): counts per status, and each row (text: a line per row). */
+static int
+describe_checks(const uint8_t *p, size_t n, struct json_object *o, struct ferr *e)
+{
+	struct msg_checks *m = calloc(1, sizeof(*m));
+	struct json_object *rows;
+	uint64_t count[CS_WAIVED + 1] = { 0 };
+	uint32_t i;
+	int rc;
+
+	if (m == NULL)
+		return ferr_set(e, FERR_NOMEM, "CHECKS: out of memory");
+	if ((rc = msg_checks_decode(p, n, m, e)) != 0) {
+		free(m);
+		return rc;
+	}
+	rows = json_object_new_array();
+	for (i = 0; i < m->n; i++) {
+		const struct check_row *c = &m->row[i];
+		struct json_object *jr = json_object_new_object();
+
+		count[c->status]++;
+		put_str(jr, "status", check_status_name(c->status));
+		put_str(jr, "name", c->name);
+		put_str(jr, "code_name", c->code == 0 ? "-" : c->code <= 1000 ? ferr_name(-(int)c->code) : "?");
+		put_u64(jr, "code", c->code);
+		put_str(jr, "source", c->src);
+		put_str(jr, "destination", c->dst);
+		put_str(jr, "why", c->why);
+		json_object_array_add(rows, jr);
+	}
+	put_u64(o, "nrows", m->n);
+	put_u64(o, "pass", count[CS_PASS]);
+	put_u64(o, "fail", count[CS_FAIL]);
+	put_u64(o, "waived", count[CS_WAIVED]);
+	json_object_object_add(o, "rows", rows);
+	free(m);
+	return 0;
+}
+
 static int
 describe_seq(uint8_t type, const uint8_t *p, size_t n, struct json_object *o, struct ferr *e)
 {
@@ -355,6 +451,8 @@ describe_frame(struct inspector *in, struct flow *f, uint8_t type, const uint8_t
 	case FT_COMMIT: return describe_commit(p, n, o, e);
 	case FT_RESUME: return describe_resume(f, p, n, o, e);
 	case FT_RESUMED: return describe_resumed(p, n, o, e);
+	case FT_DOMAIN: return describe_domain(p, n, o, e);
+	case FT_CHECKS: return describe_checks(p, n, o, e);
 	default: return ferr_set(e, FERR_PROTO_TYPE, "frame type %u unknown", type);
 	}
 }

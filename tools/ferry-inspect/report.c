@@ -128,24 +128,29 @@ count_frame(struct inspector *in, const uint8_t *p, size_t n, int partial)
 	in->partial += partial != 0;
 }
 
-/* Text: the fields on the frame's line; PAGES entries (--verbose) below. */
+/* Text: the fields on the frame's line; PAGES entries (--verbose) and
+ * CHECKS rows below it, one line each. */
 static void
 print_frame_text(struct inspector *in, const struct where *w, const struct flow *f,
     const char *dir_word, uint8_t fdir, uint64_t time_us, const char *name, uint64_t len,
     struct json_object *fields, const char *err)
 {
+	static const char *const below[] = { "entries", "rows" };
 	struct json_object *entries = NULL;
+	size_t k;
 
 	where_text(in->out, w);
 	fprintf(in->out, " %11.6f  %-4s %s  %-9s %8llu ", rel_seconds(f, time_us),
 	    dir_word != NULL ? dir_word : "", fdir == FDIR_S2R ? "S->R" : "R->S", name,
 	    (unsigned long long)len);
-	if (json_object_object_get_ex(fields, "entries", &entries) &&
-	    json_object_is_type(entries, json_type_array)) {
-		json_object_get(entries);
-		json_object_object_del(fields, "entries");
-	} else {
-		entries = NULL;
+	for (k = 0; k < sizeof(below) / sizeof(below[0]) && entries == NULL; k++) {
+		if (json_object_object_get_ex(fields, below[k], &entries) &&
+		    json_object_is_type(entries, json_type_array)) {
+			json_object_get(entries);
+			json_object_object_del(fields, below[k]);
+		} else {
+			entries = NULL;
+		}
 	}
 	print_fields_text(in->out, fields);
 	if (err != NULL)

@@ -47,23 +47,40 @@ RESUME_BIND_LABEL = b"EXPORTER-ferry-resume-binding"
 RESUME_PROOF_PREFIX = b"ferry resume v1"
 
 (HELLO, WELCOME, MANIFEST, ACCEPT, REFUSE, PAGES, ACK, STATE, COMMIT,
- COMMITTED, ERROR, RESUME, RESUMED, PING, PONG) = range(1, 16)
+ COMMITTED, ERROR, RESUME, RESUMED, PING, PONG, DOMAIN, CHECKS) = range(1, 18)
 TYPE_NAMES = {
     HELLO: "HELLO", WELCOME: "WELCOME", MANIFEST: "MANIFEST", ACCEPT: "ACCEPT",
     REFUSE: "REFUSE", PAGES: "PAGES", ACK: "ACK", STATE: "STATE",
     COMMIT: "COMMIT", COMMITTED: "COMMITTED", ERROR: "ERROR",
     RESUME: "RESUME", RESUMED: "RESUMED", PING: "PING", PONG: "PONG",
+    DOMAIN: "DOMAIN", CHECKS: "CHECKS",
 }
+# Section 4.1: capability bits; sections 4.15, 4.16: DOMAIN and CHECKS
+CAP_DOMAIN = 1
+CAPS_KNOWN = CAP_DOMAIN
+DOMAIN_CHECK_ONLY = 1
+DOMAIN_XML_MAX = 1024 * 1024
+HOST_TOKEN_MAX = 63
+UUID_LEN = 36
+WAIVE_MAX = 16
+CHECKS_MAX = 16
+CHECK_NAME_MAX = 31
+CHECK_VALUE_MAX = 160
+CHECK_WHY_MAX = 512
+CHECKS_PAYLOAD_MAX = 2 + CHECKS_MAX * (1 + 4 + 1 + CHECK_NAME_MAX + 2 * (2 + CHECK_VALUE_MAX)
+                                       + 2 + CHECK_WHY_MAX)
+CS_PASS, CS_FAIL, CS_WAIVED = 1, 2, 3
+CS_NAMES = {CS_PASS: "pass", CS_FAIL: "fail", CS_WAIVED: "waived"}
 # Payload bounds of the section 4 table; None = the negotiated maximum.
 PAYLOAD_BOUNDS = {
     HELLO: (24, 24), WELCOME: (32, 32), MANIFEST: (14, None), ACCEPT: (8, 8),
     REFUSE: (10, 10 + TEXT_MAX), PAGES: (25, None), ACK: (8, 8),
     STATE: (8, None), COMMIT: (28, 1308), COMMITTED: (8, 8),
     ERROR: (6, 6 + TEXT_MAX), RESUME: (60, 60), RESUMED: (20, 20),
-    PING: (8, 8), PONG: (8, 8),
+    PING: (8, 8), PONG: (8, 8), DOMAIN: (14, None), CHECKS: (15, CHECKS_PAYLOAD_MAX),
 }
-S2R = (HELLO, MANIFEST, PAGES, STATE, COMMIT, ERROR, RESUME, PING, PONG)
-R2S = (WELCOME, ACCEPT, REFUSE, ACK, COMMITTED, ERROR, RESUMED, PING, PONG)
+S2R = (HELLO, MANIFEST, PAGES, STATE, COMMIT, ERROR, RESUME, PING, PONG, DOMAIN)
+R2S = (WELCOME, ACCEPT, REFUSE, ACK, COMMITTED, ERROR, RESUMED, PING, PONG, CHECKS)
 HEARTBEAT = (PING, PONG)
 
 CODE_NAMES = {
@@ -239,6 +256,38 @@ def resume(session_id, proof, max_frame=MAX_FRAME_DEFAULT, magic=MAGIC,
 
 def resumed(status, next_seq, state_offset=0):
     return frame(RESUMED, struct.pack(">IQQ", status, next_seq, state_offset))
+
+
+def _b(v):
+    return v.encode() if isinstance(v, str) else v
+
+
+def domain(xml, flags=0, arch=b"x86_64", model=b"", uuid=b"", waive=(), nwaive=None,
+           xml_len=None):
+    """DOMAIN (4.15).  nwaive and xml_len override the counts (to lie)."""
+    xml = _b(xml)
+    p = struct.pack(">I", flags)
+    for v in (arch, model, uuid):
+        v = _b(v)
+        p += struct.pack(">B", len(v)) + v
+    p += struct.pack(">B", len(waive) if nwaive is None else nwaive)
+    for w in waive:
+        w = _b(w)
+        p += struct.pack(">B", len(w)) + w
+    return frame(DOMAIN, p + struct.pack(">I", len(xml) if xml_len is None else xml_len) + xml)
+
+
+def checks(rows, nrows=None):
+    """CHECKS (4.16): rows of (status, code, name, source, destination,
+    why); code by number or name."""
+    p = struct.pack(">H", len(rows) if nrows is None else nrows)
+    for st, code, name, src, dst, why in rows:
+        name = _b(name)
+        p += struct.pack(">BIB", st, code_of(code), len(name)) + name
+        for v in (src, dst, why):
+            v = _b(v)
+            p += struct.pack(">H", len(v)) + v
+    return frame(CHECKS, p)
 
 # ---- lz4 block format (for LZ4 entries) ------------------------------------
 
@@ -422,6 +471,72 @@ def _decode_manifest(f, r):
     f["devices"] = devs
 
 
+def _token(r, wide, lo, hi, allowed, what):
+    """A u8/u16-length-prefixed string of lo..hi bytes; allowed: a set of
+    byte values, or None for text (control bytes shown as '?')."""
+    n = r.take(">H" if wide else ">B")
+    if not lo <= n <= hi:
+        raise Malformed("%s length %d outside %d..%d" % (what, n, lo, hi))
+    b = r.raw(n)
+    if allowed is None:
+        return "".join("?" if c < 0x20 or c == 0x7F else chr(c) for c in b)
+    bad = [c for c in b if c not in allowed]
+    if bad:
+        raise Malformed("%s: byte 0x%02x not allowed" % (what, bad[0]))
+    return b.decode("ascii")
+
+
+_HOST = frozenset(range(0x21, 0x7F))
+_UUID = frozenset(b"0123456789abcdef-")
+_NAME = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def _decode_domain(f, r):
+    f["flags"] = r.take(">I")
+    if f["flags"] & ~DOMAIN_CHECK_ONLY:
+        raise Malformed("DOMAIN flags 0x%08x" % f["flags"])
+    f["arch"] = _token(r, False, 1, HOST_TOKEN_MAX, _HOST, "arch")
+    f["model"] = _token(r, False, 0, HOST_TOKEN_MAX, _HOST, "model")
+    f["uuid"] = _token(r, False, 0, UUID_LEN, _UUID, "uuid")
+    if len(f["uuid"]) not in (0, UUID_LEN):
+        raise Malformed("uuid of %d bytes" % len(f["uuid"]))
+    n = r.take(">B")
+    if n > WAIVE_MAX:
+        raise Malformed("%d waived checks" % n)
+    f["waive"] = []
+    for _ in range(n):
+        w = _token(r, False, 1, CHECK_NAME_MAX, _NAME, "waived check")
+        if w in f["waive"]:
+            raise Malformed("check %s waived twice" % w)
+        f["waive"].append(w)
+    xl = r.take(">I")
+    if not 1 <= xl <= DOMAIN_XML_MAX:
+        raise Malformed("xml_len %d" % xl)
+    f["xml_len"] = xl
+    f["xml"] = r.raw(xl)
+
+
+def _decode_checks(f, r):
+    n = r.take(">H")
+    if not 1 <= n <= CHECKS_MAX:
+        raise Malformed("%d rows" % n)
+    rows = []
+    for _ in range(n):
+        st, code = r.take(">BI")
+        if st not in CS_NAMES:
+            raise Malformed("row status %d" % st)
+        if st != CS_PASS and code == 0:
+            raise Malformed("failed row with code 0")
+        rows.append({"status": CS_NAMES[st], "code": code,
+                     "code_name": CODE_NAMES.get(code, "UNKNOWN") if code else "-",
+                     "name": _token(r, False, 1, CHECK_NAME_MAX, _NAME, "check name"),
+                     "source": _token(r, True, 0, CHECK_VALUE_MAX, None, "source"),
+                     "destination": _token(r, True, 0, CHECK_VALUE_MAX, None, "destination"),
+                     "why": _token(r, True, 0, CHECK_WHY_MAX, None, "why")})
+    f["nrows"] = n
+    f["rows"] = rows
+
+
 def decode(ftype, payload):
     """Decode a frame of either direction: a dict with 'type' (name) and the
     fields.  Raises Malformed on any violation of sections 3 and 4 (PAGES:
@@ -470,6 +585,10 @@ def decode(ftype, payload):
     elif ftype == ERROR:
         f["code"] = r.take(">I")
         f["text"] = _text(r)
+    elif ftype == DOMAIN:
+        _decode_domain(f, r)
+    elif ftype == CHECKS:
+        _decode_checks(f, r)
     else:
         raise Malformed("unknown frame type %d" % ftype)
     r.end()
@@ -487,6 +606,14 @@ def describe(f):
         dev = " device=%d" % f["device"] if t == "REFUSE" else ""
         return "%s code=%d %s%s text=%r" % (t, f["code"], f["code_name"], dev,
                                             f["text"])
+    if t == "DOMAIN":
+        return "DOMAIN flags=%d arch=%s model=%s uuid=%s waive=%s xml_len=%d" % (
+            f["flags"], f["arch"], f["model"] or '""', f["uuid"] or '""',
+            ",".join(f["waive"]) or "-", f["xml_len"])
+    if t == "CHECKS":
+        return "CHECKS " + "; ".join("%s %s %s%s" % (
+            r["status"], r["name"], r["code_name"], " (%s)" % r["why"] if r["why"] else "")
+            for r in f["rows"])
     fields = " ".join("%s=%s" % (k, v) for k, v in f.items() if k != "type")
     return ("%s %s" % (t, fields)).rstrip()
 
