@@ -57,21 +57,7 @@ wait_recv_event() {
 	done
 }
 # recv_field_sid EVENT SID FIELD: FIELD of the receiver's last EVENT of session SID.
-recv_field_sid() {
-	python3 - "$T/recv.json" "$1" "$2" "$3" <<'PY'
-import json, sys
-f, ev, s, k = sys.argv[1:5]
-v = ""
-for l in open(f):
-    try:
-        e = json.loads(l)
-    except ValueError:
-        continue
-    if e.get("event") == ev and e.get("session") == s:
-        v = e.get(k, "")
-print(v)
-PY
-}
+recv_field_sid() { json_session_field "$T/recv.json" "$1" "$2" "$3"; }
 next_migration() {
 	fpq clear
 	small_migration "$1" "$FP_PORT" "$T/dst"

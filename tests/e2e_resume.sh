@@ -46,21 +46,7 @@ sid() {
 # count_recv FILE EVENT NAME: receiver events of sender NAME's session.
 count_recv() { json_count "$1" "$2" session "$(sid "$3")"; }
 # recv_field FILE EVENT NAME FIELD: FIELD of the last such event of the session.
-recv_field() {
-	python3 - "$1" "$2" "$(sid "$3")" "$4" <<'PY'
-import json, sys
-f, ev, s, k = sys.argv[1:5]
-v = ""
-for l in open(f):
-    try:
-        e = json.loads(l)
-    except ValueError:
-        continue
-    if e.get("event") == ev and e.get("session") == s:
-        v = e.get(k, "")
-print(v)
-PY
-}
+recv_field() { json_session_field "$1" "$2" "$(sid "$3")" "$4"; }
 # start_when_precopy NAME DELAY_S: wait for sender NAME's pre-copy, then DELAY_S.
 start_when_precopy() {
 	if ! wait_state 20 "$T/$1.json" precopy "$SEND_PID"; then

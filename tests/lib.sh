@@ -80,5 +80,18 @@ v=d[-1].get(sys.argv[2], "") if d else ""
 print(v)' "$1" "$2"
 }
 
+# t_no_sanitizer_reports WHAT: one TAP line, ok when no $T/*.log holds an
+# AddressSanitizer, LeakSanitizer or UBSan report (the first lines shown if
+# one does).
+t_no_sanitizer_reports() {
+	if grep -l -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$T"/*.log >/dev/null 2>&1; then
+		not_ok "no sanitizer report in $1"
+		grep -h -A8 -E 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' "$T"/*.log |
+			head -40 | diag
+	else
+		ok "no sanitizer report in $1"
+	fi
+}
+
 # Files in a directory other than the expected ones (staging leftovers).
 t_staging_left() { find "$1" -name '.ferry-*' | wc -l; }

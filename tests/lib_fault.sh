@@ -75,6 +75,24 @@ fpq() { fp "$@" >/dev/null; }
 
 # --- JSON event files ---------------------------------------------------------
 
+# json_session_field FILE EVENT SID FIELD: FIELD of the last EVENT of
+# session SID in a JSON event file (a receiver's), "" if none.
+json_session_field() {
+	python3 - "$1" "$2" "$3" "$4" <<'PY'
+import json, sys
+f, ev, s, k = sys.argv[1:5]
+v = ""
+for l in open(f):
+    try:
+        e = json.loads(l)
+    except ValueError:
+        continue
+    if e.get("event") == ev and e.get("session") == s:
+        v = e.get(k, "")
+print(v)
+PY
+}
+
 # json_count FILE EVENT [KEY VALUE]: number of events (optionally with
 # KEY == VALUE).
 json_count() {

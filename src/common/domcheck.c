@@ -10,11 +10,13 @@
 
 #include <json-c/json.h>
 
+#include "msg.h"
+
 /* Index into both tables below, in table order. */
 enum dc_check {
 	C_CDROM, C_HOSTDEV, C_SHAREABLE, C_READONLY, C_FILE, C_CACHE,
 	C_SAMEFILE, C_ARCH, C_MODEL, C_CPUS, C_MEMORY, C_SPACE,
-	C_IMAGES, C_COUNT
+	C_NAME, C_IMAGES, C_COUNT
 };
 
 const char *const dc_check_names[] = {
@@ -30,6 +32,7 @@ const char *const dc_check_names[] = {
 	[C_CPUS] = "host-cpus",
 	[C_MEMORY] = "memory",
 	[C_SPACE] = "disk-space",
+	[C_NAME] = "name-free",
 	[C_IMAGES] = "disk-images",
 };
 const unsigned dc_check_count = C_COUNT;
@@ -47,6 +50,7 @@ static const int check_codes[C_COUNT] = {
 	[C_CPUS] = FERR_VIRT_CPUS,
 	[C_MEMORY] = FERR_VIRT_MEMORY,
 	[C_SPACE] = FERR_REFUSE_SPACE,
+	[C_NAME] = FERR_VIRT_EXISTS,
 	[C_IMAGES] = FERR_VIRT_IMAGES,
 };
 
@@ -472,6 +476,18 @@ domcheck_destination(struct dc_table *t, const struct domxml *d, const struct do
 	check_space(t, disks, n);
 }
 
+void
+domcheck_name_free(struct dc_table *t, const struct domxml *d, int exists, const char *state)
+{
+	struct dc_row *r = row_begin(t, C_NAME);
+
+	snprintf(r->src, sizeof(r->src), "%s", d->name);
+	snprintf(r->dst, sizeof(r->dst), "%s", exists ? state : "no such domain");
+	if (exists)
+		row_fail(t, r, "a domain named '%s' is already defined on the destination (%s): "
+		    "undefine it there, or rename one of them", d->name, state);
+}
+
 /* ---- after the copy ------------------------------------------------------- */
 
 static const struct domxml_disk *
@@ -712,4 +728,48 @@ dc_disk_stat_dest(struct dc_disk *k, struct ferr *e)
 		k->dst_size = (uint64_t)sb.st_size;
 	}
 	return 0;
+}
+
+void
+dc_table_to_checks(const struct dc_table *t, struct msg_checks *out)
+{
+	uint32_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->n = t->n < FERRY_CHECKS_MAX ? t->n : FERRY_CHECKS_MAX;
+	for (i = 0; i < out->n; i++) {
+		const struct dc_row *r = &t->row[i];
+		struct check_row *c = &out->row[i];
+
+		c->status = r->status == DC_PASS ? CS_PASS : r->status == DC_WAIVED ? CS_WAIVED : CS_FAIL;
+		c->code = (uint32_t)-r->code;
+		snprintf(c->name, sizeof(c->name), "%s", r->check);
+		snprintf(c->src, sizeof(c->src), "%s", r->src);
+		snprintf(c->dst, sizeof(c->dst), "%s", r->dst);
+		snprintf(c->why, sizeof(c->why), "%s", r->why);
+	}
+}
+
+unsigned
+dc_table_add_checks(struct dc_table *t, const struct msg_checks *in)
+{
+	unsigned skipped = 0;
+	uint32_t i;
+
+	for (i = 0; i < in->n; i++) {
+		const struct check_row *c = &in->row[i];
+		int k = check_index(c->name);
+		struct dc_row *r;
+
+		if (k < 0) {
+			skipped++;
+			continue;
+		}
+		r = row_begin(t, (enum dc_check)k);
+		r->status = c->status == CS_PASS ? DC_PASS : c->status == CS_WAIVED ? DC_WAIVED : DC_FAIL;
+		snprintf(r->src, sizeof(r->src), "%s", c->src);
+		snprintf(r->dst, sizeof(r->dst), "%s", c->dst);
+		snprintf(r->why, sizeof(r->why), "%s", c->why);
+	}
+	return skipped;
 }

@@ -21,6 +21,7 @@
  *   host-cpus    host CPUs >= the domain's vCPUs        FERR_VIRT_CPUS
  *   memory       free memory >= the domain's memory     FERR_VIRT_MEMORY
  *   disk-space   free space for every disk              FERR_REFUSE_SPACE
+ *   name-free    no domain of that name defined there   FERR_VIRT_EXISTS
  * After the copy (ferry-recv, before defining the domain):
  *   disk-images  same number and sizes of disk images   FERR_VIRT_IMAGES */
 #ifndef FERRY_DOMCHECK_H
@@ -94,6 +95,8 @@ void domcheck_source(struct dc_table *t, const struct domxml *d);
  * host (then equal paths are the same file). */
 void domcheck_destination(struct dc_table *t, const struct domxml *d, const struct domxml_host *src,
     const struct domxml_host *dst, const struct dc_disk *disks, uint32_t n);
+/* The destination has (exists) a domain of the same name, in state. */
+void domcheck_name_free(struct dc_table *t, const struct domxml *d, int exists, const char *state);
 /* disks: the destination's images, dst_* filled after the copy. */
 void domcheck_after_copy(struct dc_table *t, const struct domxml *d, const struct dc_disk *disks,
     uint32_t n);
@@ -114,6 +117,16 @@ void dc_table_print(const struct dc_table *t, FILE *f);
  * memory.  dc_table_print_json prints it as one line. */
 struct json_object *dc_table_json(const struct dc_table *t);
 int dc_table_print_json(const struct dc_table *t, FILE *f, struct ferr *e) FERRY_MUST_CHECK;
+
+/* ---- on the wire (CHECKS, proto/PROTOCOL.md 4.16) ---- */
+
+struct msg_checks;
+
+/* The table's rows as CHECKS rows (at most FERRY_CHECKS_MAX). */
+void dc_table_to_checks(const struct dc_table *t, struct msg_checks *out);
+/* Add (or replace) rows received in CHECKS; rows naming a check this
+ * side does not know are skipped and counted in the return value. */
+unsigned dc_table_add_checks(struct dc_table *t, const struct msg_checks *in);
 
 /* ---- facts from this host's file system (the only I/O here) ---- */
 

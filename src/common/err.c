@@ -92,6 +92,7 @@ ferr_name(int code)
 	case FERR_VIRT_CPUS: return "VIRT_CPUS";
 	case FERR_VIRT_MEMORY: return "VIRT_MEMORY";
 	case FERR_VIRT_IMAGES: return "VIRT_IMAGES";
+	case FERR_VIRT_EXISTS: return "VIRT_EXISTS";
 	default: return "UNKNOWN";
 	}
 }

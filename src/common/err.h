@@ -68,6 +68,7 @@ enum ferr_code {
 	FERR_VIRT_CPUS = -60,     /* fewer host CPUs than the domain's vCPUs */
 	FERR_VIRT_MEMORY = -61,   /* not enough free memory on the destination */
 	FERR_VIRT_IMAGES = -62,   /* after the copy: disk images' count or sizes differ */
+	FERR_VIRT_EXISTS = -63,   /* a domain of that name is already defined at the destination */
 };
 
 #define FERR_MSG_MAX 512

@@ -16,14 +16,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "ctl.h"
 #include "dumpfmt.h"
 #include "framedump.h"
 #include "recvd.h"
 #include "result.h"
+#include "sdnotify.h"
 #include "sockopt.h"
 #include "tls.h"
 #include "units.h"
+#include "virt.h"
 
 static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
@@ -101,6 +104,12 @@ usage(FILE *f)
 	    "  --once                    exit after one migration, with its result as status\n"
 	    "  --dump-frames DIR         write every frame of each connection, decrypted, to a\n"
 	    "                            file in DIR (mode 0600: holds guest memory; ferry-inspect)\n"
+	    "  --libvirt-uri URI         take libvirt domains (ferry-send --domain): check them\n"
+	    "                            against this host at pre-flight, define and start them\n"
+	    "                            after commit (qemu:///system, test:///PATH/node.xml)\n"
+	    "  --config FILE             settings from FILE, one 'flag-name = value' per line;\n"
+	    "                            flags given here override its lines\n"
+	    "  --check-config            check the settings and certificates, print them, exit\n"
 	    "  --json                    one JSON event per line on stdout\n"
 	    "  -q, --quiet               no log lines on stderr\n"
 	    "  -h, --help                this text\n"
@@ -110,11 +119,11 @@ usage(FILE *f)
 }
 
 static int
-parse_args(int argc, char **argv, struct recvd *d, struct ferr *e)
+parse_args(int argc, char **argv, struct recvd *d, struct config *cfg, struct ferr *e)
 {
 	enum { O_LISTEN = 256, O_IF, O_CERT, O_KEY, O_CA, O_PEER, O_PIN, O_DEST, O_EXPECT, O_ONCOMMIT,
 		O_CTL, O_MAXS, O_HS, O_KA, O_KAT, O_OUT, O_PROG, O_HIST, O_ONCE, O_JSON,
-		O_DUMP };
+		O_DUMP, O_VIRT };
 	static const struct option lo[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "interface", required_argument, NULL, O_IF },
@@ -137,6 +146,7 @@ parse_args(int argc, char **argv, struct recvd *d, struct ferr *e)
 		{ "once", no_argument, NULL, O_ONCE },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "dump-frames", required_argument, NULL, O_DUMP },
+		{ "libvirt-uri", required_argument, NULL, O_VIRT },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -152,6 +162,8 @@ parse_args(int argc, char **argv, struct recvd *d, struct ferr *e)
 	o->outage_ms = 60000;
 	o->progress_ms = 150000;
 	o->history = 20;
+	if (config_merge(cfg, "recv", lo, "qh", &argc, &argv, e) != 0)
+		return e->code;
 	while ((ch = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
 		switch (ch) {
 		case O_LISTEN:
@@ -210,6 +222,7 @@ parse_args(int argc, char **argv, struct recvd *d, struct ferr *e)
 		case O_ONCE: o->once = 1; break;
 		case O_JSON: o->json = 1; break;
 		case O_DUMP: o->dump_dir = optarg; break;
+		case O_VIRT: o->libvirt_uri = optarg; break;
 		case 'q': d->ev.quiet = 1; break;
 		case 'h': usage(stdout); return 1;
 		default: return ferr_set(e, FERR_USAGE, "see --help");
@@ -284,6 +297,7 @@ int
 main(int argc, char **argv)
 {
 	struct recvd d;
+	static struct config cfg;   /* the options point into it until exit */
 	struct tls_opts to;
 	struct ferr e = { 0 };
 	struct event *sigint = NULL, *sigterm = NULL, *sigchld = NULL;
@@ -296,10 +310,11 @@ main(int argc, char **argv)
 	d.ev.prog = "ferry-recv";
 	d.ev.out = stdout;
 	signal(SIGPIPE, SIG_IGN);
-	rc = parse_args(argc, argv, &d, &e);
+	rc = parse_args(argc, argv, &d, &cfg, &e);
 	if (rc == 1)
 		return 0;
 	if (rc != 0) {
+		config_blame(&cfg, optind, &e);
 		fprintf(stderr, "ferry-recv: %s\n", e.msg);
 		return RES_USAGE;
 	}
@@ -330,6 +345,20 @@ main(int argc, char **argv)
 		ev_log(&d.ev, "--dump-frames: writing decrypted frames (guest memory) to %s",
 		    d.o.dump_dir);
 	}
+	if (d.o.libvirt_uri != NULL) {
+		if (virt_open(d.o.libvirt_uri, &d.virt, &e) != 0) {
+			fprintf(stderr, "ferry-recv: --libvirt-uri: %s\n", e.msg);
+			status = RES_USAGE;
+			goto out;
+		}
+		ev_log(&d.ev, "libvirt: %s (domains are checked here and defined after commit)",
+		    d.o.libvirt_uri);
+	}
+	if (cfg.check) {
+		config_print(&cfg, "ferry-recv", stdout);
+		status = RES_OK;
+		goto out;
+	}
 	d.base = event_base_new();
 	if (d.base == NULL || listen_on(&d, &e) != 0 ||
 	    (d.o.ctl_path != NULL && ctl_new(d.base, d.o.ctl_path, recvd_ctl, &d, &d.ctl, &e) != 0)) {
@@ -352,6 +381,8 @@ main(int argc, char **argv)
 		snprintf(addr, sizeof(addr), "%s:%u", d.o.listen_host, d.o.listen_port);
 		json_object_object_add(o, "listen", json_object_new_string(addr));
 		ev_json(&d.ev, "listening", o);
+		if (sd_notify_ready(getenv("NOTIFY_SOCKET"), addr, &e) != 0)
+			ev_log(&d.ev, "systemd readiness: %s", e.msg);
 	}
 	d.last_result = RES_OK;
 	event_base_dispatch(d.base);
@@ -395,6 +426,7 @@ out:
 		event_base_free(d.base);
 	tls_ctx_free(d.tls);
 	framedump_dir_free(d.dump);
+	virt_free(d.virt);
 	free(d.hist);
 	return status;
 }

@@ -20,6 +20,7 @@ struct tls_ctx;
 struct ctl;
 struct framedump;
 struct framedump_dir;
+struct virt;
 
 struct recv_opts {
 	char listen_host[256];
@@ -31,6 +32,7 @@ struct recv_opts {
 	const char *on_commit;
 	const char *ctl_path;
 	const char *dump_dir;       /* --dump-frames DIR, or NULL */
+	const char *libvirt_uri;    /* --libvirt-uri: take domains (DOMAIN frames) */
 	uint32_t expect_disks;
 	uint32_t max_sessions;
 	uint64_t handshake_ms;      /* new connection: TLS + HELLO/RESUME */
@@ -69,6 +71,8 @@ struct rsession {
 	int delivered;              /* the sender closed cleanly after the end */
 	int result;                 /* enum result, when finished */
 	char error[FERR_MSG_MAX];
+	char domain[256];           /* libvirt domain of the session, "" if none */
+	char domain_state[16];      /* its state here after commit, "" if not defined */
 	struct rsession *next, *prev;
 };
 
@@ -107,6 +111,7 @@ struct recvd {
 	struct evconnlistener *lst;
 	struct ctl *ctl;
 	struct framedump_dir *dump;  /* --dump-frames, or NULL */
+	struct virt *virt;          /* --libvirt-uri connection, or NULL */
 	struct events ev;
 	struct rconn *conns;
 	struct rsession *sessions;

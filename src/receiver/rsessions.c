@@ -19,6 +19,7 @@
 #include "pagehash.h"
 #include "recvd.h"
 #include "result.h"
+#include "rvirt.h"
 
 static void
 random_bytes(void *buf, size_t n)
@@ -57,10 +58,81 @@ on_outage(evutil_socket_t fd, short what, void *arg)
 	rsession_finish(rs, FERR_TIMEOUT, why);
 }
 
+/* The session's sink: staging.c's files, plus the libvirt domain when the
+ * sender named one (--libvirt-uri here). */
+static int
+sink_accept(void *ctx, const struct msg_manifest *m, uint64_t seed, const uint8_t sid[16],
+    struct msg_text *refusal)
+{
+	return staging_sink_ops.accept(((struct rsession *)ctx)->stg, m, seed, sid, refusal);
+}
+
+static int
+sink_write(void *ctx, uint32_t dev, uint64_t off, const uint8_t *p, uint32_t len, struct ferr *e)
+{
+	return staging_sink_ops.write(((struct rsession *)ctx)->stg, dev, off, p, len, e);
+}
+
+static int
+sink_read(void *ctx, uint32_t dev, uint64_t off, uint8_t *p, uint32_t len, struct ferr *e)
+{
+	return staging_sink_ops.read(((struct rsession *)ctx)->stg, dev, off, p, len, e);
+}
+
+static int
+sink_state(void *ctx, uint64_t off, const uint8_t *p, uint32_t len, struct ferr *e)
+{
+	return staging_sink_ops.state(((struct rsession *)ctx)->stg, off, p, len, e);
+}
+
+static int
+sink_commit(void *ctx, const struct msg_commit *c, struct ferr *e)
+{
+	struct rsession *rs = ctx;
+	size_t len;
+	int rc;
+
+	if ((rc = staging_sink_ops.commit(rs->stg, c, e)) != 0)
+		return rc;
+	if (rsess_domain(rs->sess, &len) == NULL)
+		return 0;
+	if ((rc = rvirt_commit(rs, e)) != 0) {
+		/* Nothing of the domain may stay: the sender resumes its source. */
+		staging_unpublish(rs->stg);
+		ev_log(&rs->d->ev, "session %.16s: %s; the committed images were removed", rs->idhex,
+		    e->msg);
+	}
+	return rc;
+}
+
+static void
+sink_abort(void *ctx)
+{
+	staging_sink_ops.abort(((struct rsession *)ctx)->stg);
+}
+
+static int
+sink_domain_check(void *ctx, const struct msg_manifest *m, const struct msg_domain *dom,
+    struct msg_checks *out, struct msg_text *refusal)
+{
+	return rvirt_check(ctx, m, dom, out, refusal);
+}
+
+static const struct rsess_sink_ops session_sink_ops = {
+	.accept = sink_accept,
+	.write = sink_write,
+	.read = sink_read,
+	.state = sink_state,
+	.commit = sink_commit,
+	.abort = sink_abort,
+	.domain_check = sink_domain_check,
+};
+
 struct rsession *
 rsession_new(struct recvd *d, struct rconn *c, struct ferr *e)
 {
-	struct rsess_config rc = { FERRY_MAX_FRAME_DEFAULT, random_bytes };
+	struct rsess_config rc = { FERRY_MAX_FRAME_DEFAULT, random_bytes,
+	    d->virt != NULL ? FERRY_CAP_DOMAIN : 0 };
 	struct staging_opts so = { d->o.dest_dir, d->o.expect_disks };
 	struct rsession *rs = calloc(1, sizeof(*rs));
 
@@ -70,7 +142,7 @@ rsession_new(struct recvd *d, struct rconn *c, struct ferr *e)
 	}
 	rs->d = d;
 	rs->stg = staging_new(&so);
-	rs->sess = rs->stg ? rsess_new(&rc, &staging_sink_ops, rs->stg) : NULL;
+	rs->sess = rs->stg ? rsess_new(&rc, &session_sink_ops, rs) : NULL;
 	rs->outage = evtimer_new(d->base, on_outage, rs);
 	if (rs->sess == NULL || rs->outage == NULL) {
 		rsess_free(rs->sess);
@@ -252,6 +324,11 @@ rsession_finish(struct rsession *rs, int code, const char *why)
 	json_object_object_add(o, "rounds", json_object_new_int((int)st->round));
 	json_object_object_add(o, "cuts", json_object_new_int((int)rs->cuts));
 	json_object_object_add(o, "duration_ms", json_object_new_int64((int64_t)dur));
+	if (rs->domain[0] != '\0') {
+		json_object_object_add(o, "domain", json_object_new_string(rs->domain));
+		json_object_object_add(o, "domain_state", json_object_new_string(
+		    rs->domain_state[0] != '\0' ? rs->domain_state : "not defined"));
+	}
 	ev_json(&d->ev, "done", o);
 	if (d->o.history > 0) {
 		h = &d->hist[d->nhist % d->o.history];

@@ -384,3 +384,19 @@ staging_count(const struct staging *st)
 {
 	return st->committed ? st->n : 0;
 }
+
+void
+staging_unpublish(struct staging *st)
+{
+	uint32_t i;
+
+	if (!st->committed)
+		return;
+	for (i = 0; i < st->n; i++)
+		if (st->f[i].renamed) {
+			(void)unlink(st->f[i].final);
+			st->f[i].renamed = 0;
+		}
+	st->n = 0;
+	st->committed = 0;
+}

@@ -28,4 +28,9 @@ extern const struct rsess_sink_ops staging_sink_ops;
 const char *staging_final_path(const struct staging *st, uint32_t i);
 uint32_t staging_count(const struct staging *st);
 
+/* A commit's follow-up failed (the libvirt domain could not be defined or
+ * started): remove the files the commit renamed into place, so the
+ * failure leaves nothing behind.  No-op before a commit. */
+void staging_unpublish(struct staging *st);
+
 #endif

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "virt.h"
+
 static int
 run_cmd(const char *what, const char *cmd, struct ferr *e)
 {
@@ -50,6 +52,13 @@ guest_pause(struct guestctl *g, struct ferr *e)
 	struct timespec ts = { 0, 200000 };
 	int i;
 
+	if (g->virt != NULL) {
+		int rc = virt_suspend(g->virt, g->domain, e);
+
+		if (rc == 0)
+			g->paused = 1;
+		return rc;
+	}
 	if (g->pause_cmd != NULL) {
 		int rc = run_cmd("pause", g->pause_cmd, e);
 
@@ -80,6 +89,13 @@ guest_resume(struct guestctl *g, struct ferr *e)
 {
 	if (!g->paused)
 		return 0;
+	if (g->virt != NULL) {
+		int rc = virt_resume(g->virt, g->domain, e);
+
+		if (rc == 0)
+			g->paused = 0;
+		return rc;
+	}
 	if (g->resume_cmd != NULL) {
 		int rc = run_cmd("resume", g->resume_cmd, e);
 
@@ -96,6 +112,17 @@ guest_resume(struct guestctl *g, struct ferr *e)
 int
 guest_cleanup(struct guestctl *g, struct ferr *e)
 {
+	if (g->virt != NULL) {
+		/* The domain runs at the destination now: stop this copy for
+		 * good (never resumed), and forget it if asked. */
+		int rc = virt_destroy(g->virt, g->domain, e);
+
+		if (rc == 0 && g->undefine)
+			rc = virt_undefine(g->virt, g->domain, e);
+		if (rc == 0)
+			g->paused = 0;
+		return rc;
+	}
 	if (g->cleanup_cmd != NULL)
 		return run_cmd("cleanup", g->cleanup_cmd, e);
 	if (g->pid <= 0)

@@ -1,5 +1,6 @@
 /* Pausing, resuming and retiring the source guest: by signals to a
- * process (SIGSTOP / SIGCONT / SIGTERM) or by operator commands. */
+ * process (SIGSTOP / SIGCONT / SIGTERM), by operator commands, or through
+ * libvirt (suspend / resume / destroy and, if asked, undefine). */
 #ifndef FERRY_GUESTCTL_H
 #define FERRY_GUESTCTL_H
 
@@ -7,8 +8,13 @@
 
 #include "err.h"
 
+struct virt;
+
 struct guestctl {
 	pid_t pid;                  /* 0 = none */
+	struct virt *virt;          /* libvirt domain control, or NULL */
+	const char *domain;
+	int undefine;               /* cleanup: also undefine the domain */
 	const char *pause_cmd;      /* sh -c; used instead of SIGSTOP */
 	const char *resume_cmd;
 	const char *cleanup_cmd;

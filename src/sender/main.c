@@ -1,17 +1,21 @@
 /* ferry-send: command line of the sending side. */
 #include <getopt.h>
+#include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "ctl.h"
 #include "dumpfmt.h"
 #include "err.h"
 #include "events.h"
 #include "framedump.h"
 #include "migrate.h"
+#include "result.h"
+#include "svirt.h"
 #include "units.h"
 
 static void
@@ -54,12 +58,23 @@ usage(FILE *f)
 	    "  --pause-cmd CMD         run CMD (sh -c) to pause the guest instead\n"
 	    "  --resume-cmd CMD        run CMD to resume it after a failure\n"
 	    "  --cleanup-cmd CMD       run CMD after commit instead of SIGTERM\n"
+	    "libvirt (instead of --guest-pid; the domain's disks are migrated):\n"
+	    "  --libvirt-uri URI       this host's libvirt (qemu:///system, test:///PATH/node.xml)\n"
+	    "  --domain NAME           the domain to migrate: checked before a byte moves, paused\n"
+	    "                          at switchover, resumed on any failure, destroyed after commit\n"
+	    "  --check-only            run every check on both hosts, print the table (or a JSON\n"
+	    "                          \"checks\" event with --json), migrate nothing\n"
+	    "  --force-check NAME      waive one named check (repeatable; logged; never same-file)\n"
+	    "  --undefine-source       after commit also undefine the source domain\n"
 	    "Convergence:\n"
 	    "  --downtime D            allowed pause at switchover (default 300ms)\n"
 	    "  --max-rounds N          switch over after N pre-copy rounds (default 30)\n"
 	    "Output:\n"
 	    "  --dump-frames DIR       write every frame of each connection, decrypted, to a\n"
 	    "                          file in DIR (mode 0600: holds guest memory; ferry-inspect)\n"
+	    "  --config FILE           settings from FILE, one 'flag-name = value' per line;\n"
+	    "                          flags given here override its lines\n"
+	    "  --check-config          check the settings, print them and exit\n"
 	    "  --json                  one JSON event per line on stdout, last {\"event\":\"done\"}\n"
 	    "  --progress / --no-progress  live progress line on stderr (default: on a terminal)\n"
 	    "  -q, --quiet             no log lines\n"
@@ -85,12 +100,13 @@ unit_arg(const char *flag, const char *s, uint32_t *out, struct ferr *e)
 }
 
 static int
-parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct ferr *e)
+parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct config *cfg,
+    struct ferr *e)
 {
 	enum { O_TO = 256, O_BIND, O_CERT, O_KEY, O_CA, O_PEER, O_CTO, O_MEM, O_DISK, O_STATE,
 		O_PAGE, O_BLOCK, O_PID, O_PAUSE, O_RESUME, O_CLEANUP, O_DOWNTIME, O_ROUNDS, O_JSON,
 		O_PROGRESS, O_NOPROGRESS, O_IF, O_PIN, O_KA, O_KAT, O_OUT, O_PROG, O_COMPL, O_BW,
-		O_REKEY, O_CTL, O_DUMP };
+		O_REKEY, O_CTL, O_DUMP, O_VURI, O_DOM, O_CHKONLY, O_FORCE, O_UNDEF };
 	static const struct option lo[] = {
 		{ "to", required_argument, NULL, O_TO },
 		{ "bind", required_argument, NULL, O_BIND },
@@ -124,6 +140,11 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 		{ "rekey-bytes", required_argument, NULL, O_REKEY },
 		{ "ctl", required_argument, NULL, O_CTL },
 		{ "dump-frames", required_argument, NULL, O_DUMP },
+		{ "libvirt-uri", required_argument, NULL, O_VURI },
+		{ "domain", required_argument, NULL, O_DOM },
+		{ "check-only", no_argument, NULL, O_CHKONLY },
+		{ "force-check", required_argument, NULL, O_FORCE },
+		{ "undefine-source", no_argument, NULL, O_UNDEF },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -143,6 +164,8 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 	o->max_rounds = 30;
 	o->connect_timeout_ms = 10000;
 	o->progress = isatty(STDERR_FILENO);
+	if (config_merge(cfg, "send", lo, "qh", &argc, &argv, e) != 0)
+		return e->code;
 	while ((ch = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
 		switch (ch) {
 		case O_TO:
@@ -204,6 +227,15 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 			break;
 		case O_CTL: o->ctl_path = optarg; break;
 		case O_DUMP: o->dump_dir = optarg; break;
+		case O_VURI: o->libvirt_uri = optarg; break;
+		case O_DOM: o->domain = optarg; break;
+		case O_CHKONLY: o->check_only = 1; break;
+		case O_UNDEF: o->undefine_source = 1; break;
+		case O_FORCE:
+			if (o->nforce >= FERRY_WAIVE_MAX)
+				return ferr_set(e, FERR_USAGE, "--force-check: at most %u", FERRY_WAIVE_MAX);
+			o->force_checks[o->nforce++] = optarg;
+			break;
 		case O_KA:
 			if (parse_timeout_flag("--keepalive", optarg, &o->keepalive_ms, e) != 0)
 				return e->code;
@@ -250,8 +282,18 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 		return ferr_set(e, FERR_USAGE, "--cert, --key and --ca are required (no plaintext mode)");
 	if (o->peer_name == NULL || o->peer_name[0] == '\0')
 		return ferr_set(e, FERR_USAGE, "--peer-name is required: the name in the receiver's certificate");
-	if (o->mem == NULL && o->ndisks == 0)
-		return ferr_set(e, FERR_USAGE, "nothing to migrate: give --mem and/or --disk");
+	if ((o->domain == NULL) != (o->libvirt_uri == NULL))
+		return ferr_set(e, FERR_USAGE, "--domain and --libvirt-uri go together");
+	if (o->domain == NULL && (o->check_only || o->nforce > 0 || o->undefine_source))
+		return ferr_set(e, FERR_USAGE, "--check-only, --force-check and --undefine-source need --domain");
+	if (o->domain != NULL && (o->guest.pid != 0 || o->guest.pause_cmd != NULL ||
+	    o->guest.cleanup_cmd != NULL))
+		return ferr_set(e, FERR_USAGE, "--domain controls the guest through libvirt: no "
+		    "--guest-pid, --pause-cmd or --cleanup-cmd with it");
+	if (o->domain != NULL && o->ndisks > 0)
+		return ferr_set(e, FERR_USAGE, "--domain: its disks come from the domain XML, no --disk");
+	if (o->mem == NULL && o->ndisks == 0 && o->domain == NULL)
+		return ferr_set(e, FERR_USAGE, "nothing to migrate: give --mem and/or --disk (or --domain)");
 	if ((o->guest.pause_cmd == NULL) != (o->guest.resume_cmd == NULL))
 		return ferr_set(e, FERR_USAGE, "--pause-cmd and --resume-cmd go together");
 	if (o->guest.pause_cmd != NULL && o->guest.pid != 0)
@@ -262,10 +304,23 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 }
 
 
+/* A failure before the migration started still ends with a done event. */
+static void
+emit_early_done(struct events *ev, const struct ferr *e)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "result", json_object_new_string(result_name(result_from_err(e->code))));
+	json_object_object_add(o, "error", json_object_new_string(e->msg));
+	json_object_object_add(o, "code", json_object_new_string(ferr_name(e->code)));
+	ev_json(ev, "done", o);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct send_opts o;
+	static struct config cfg;   /* the options point into it until exit */
 	struct events ev = { "ferry-send", 0, NULL, 0 };
 	struct migrate_result res;
 	struct ferr e = { 0 };
@@ -276,10 +331,15 @@ main(int argc, char **argv)
 	ev.out = stdout;
 	memset(&o, 0, sizeof(o));
 	signal(SIGPIPE, SIG_IGN);
-	rc = parse_args(argc, argv, &o, &ev, &e);
+	rc = parse_args(argc, argv, &o, &ev, &cfg, &e);
+	if (rc == 0 && cfg.check) {
+		config_print(&cfg, "ferry-send", stdout);
+		return 0;
+	}
 	if (rc == 1)
 		return 0;
 	if (rc != 0) {
+		config_blame(&cfg, optind, &e);
 		fprintf(stderr, "ferry-send: %s\n", e.msg);
 		return RES_USAGE;
 	}
@@ -291,7 +351,20 @@ main(int argc, char **argv)
 		}
 		ev_log(&ev, "--dump-frames: writing decrypted frames (guest memory) to %s", o.dump_dir);
 	}
+	if (o.domain != NULL) {
+		if (svirt_open(&o, &ev, &o.virt, &e) != 0) {
+			/* Refused before any connection carries data. */
+			ev_error(&ev, "%s: %s", result_name(result_from_err(e.code)), e.msg);
+			emit_early_done(&ev, &e);
+			framedump_dir_free(o.dump);
+			return result_exit(result_from_err(e.code));
+		}
+		o.guest.virt = o.virt->v;
+		o.guest.domain = o.domain;
+		o.guest.undefine = o.undefine_source;
+	}
 	rc = result_exit(migrate_run(&o, &ev, &res));
+	svirt_free(o.virt);
 	framedump_dir_free(o.dump);
 	return rc;
 }

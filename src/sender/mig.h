@@ -110,6 +110,11 @@ int link_start(struct mig *m, struct ferr *e) FERRY_MUST_CHECK;  /* first connec
 void link_down(struct mig *m, int code, const char *why);       /* cut: pause or fail */
 void link_close(struct mig *m);                                   /* final, clean */
 int link_send(struct mig *m, int (*enc)(struct wr *, const void *), const void *msg, size_t max);
+/* Plaintext bytes the sender may queue for the link: 4 MiB, or 100 ms of
+ * the bandwidth cap when that is less (at least 64 KiB).  A deeper queue
+ * would make a round look finished long before its bytes are on the wire,
+ * and hold heartbeats behind it. */
+size_t link_out_high(const struct mig *m);
 void link_send_error(struct mig *m, int code, const char *text);
 int link_set_bandwidth(struct mig *m, uint64_t bps, struct ferr *e) FERRY_MUST_CHECK;
 uint64_t link_wire_bytes(struct mig *m);

@@ -21,6 +21,7 @@
 #include "mig.h"
 #include "pagehash.h"
 #include "tls.h"
+#include "virt.h"
 
 uint64_t
 mig_now_ms(void)
@@ -188,6 +189,28 @@ open_sources(struct mig *m, struct ferr *e)
 	return 0;
 }
 
+/* The source domain as libvirt sees it now: running (resumed after a
+ * failure), shut off (destroyed after commit), undefined... */
+static void
+add_domain_state(struct mig *m, struct json_object *o)
+{
+	struct ferr e = { 0 };
+	enum virt_state st;
+	int exists = 0;
+	const char *s;
+
+	json_object_object_add(o, "domain", json_object_new_string(m->o->domain));
+	if (virt_domain_exists(m->o->guest.virt, m->o->domain, &exists, &e) != 0)
+		s = "unknown";
+	else if (!exists)
+		s = "undefined";
+	else if (virt_state(m->o->guest.virt, m->o->domain, &st, &e) != 0)
+		s = "unknown";
+	else
+		s = virt_state_name(st);
+	json_object_object_add(o, "source_domain_state", json_object_new_string(s));
+}
+
 static void
 emit_done(struct mig *m)
 {
@@ -216,6 +239,8 @@ emit_done(struct mig *m)
 	json_object_object_add(o, "cuts", json_object_new_int((int)r->cuts));
 	json_object_object_add(o, "rekeys", json_object_new_int((int)r->rekeys));
 	json_object_object_add(o, "guest_paused", json_object_new_boolean(m->o->guest.paused));
+	if (m->o->guest.virt != NULL)
+		add_domain_state(m, o);
 	ev_json(m->ev, "done", o);
 }
 
@@ -299,7 +324,9 @@ out:
 	res->wire_bytes = link_wire_bytes(m);
 	res->cuts = m->cuts;
 	res->rekeys = m->rekeys;
-	if (res->result == RES_OK)
+	if (res->result == RES_OK && o->check_only)
+		ev_log(ev, "check only: every check passed on both hosts; nothing was migrated");
+	else if (res->result == RES_OK)
 		ev_log(ev, "committed: %llu bytes logical, %llu on the wire, %u rounds, downtime %llu ms%s",
 		    (unsigned long long)res->logical_bytes, (unsigned long long)res->wire_bytes,
 		    res->rounds, (unsigned long long)res->downtime_ms, m->cuts ? " (resumed after cuts)" : "");

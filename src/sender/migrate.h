@@ -13,6 +13,7 @@
 #include "result.h"
 
 struct framedump_dir;
+struct svirt;
 
 struct send_opts {
 	char to_host[256];
@@ -42,6 +43,13 @@ struct send_opts {
 	uint64_t bandwidth;             /* bytes/s on the wire, 0 = no cap */
 	uint64_t rekey_bytes;           /* TLS key update period, default 4 GiB */
 	struct guestctl guest;
+	/* libvirt (--libvirt-uri, --domain): svirt is made by main from these */
+	const char *libvirt_uri, *domain;
+	const char *force_checks[FERRY_WAIVE_MAX];
+	uint32_t nforce;
+	int check_only;             /* run every check on both sides, migrate nothing */
+	int undefine_source;
+	struct svirt *virt;
 	int json;
 	int progress;                   /* live progress line on stderr */
 	int quiet;

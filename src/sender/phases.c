@@ -14,9 +14,9 @@
 #include "msg.h"
 #include "pagehash.h"
 #include "resume.h"
+#include "svirt.h"
 #include "units.h"
 
-#define OUT_HIGH (4u << 20)     /* stop producing above this many queued bytes */
 
 static int enc_hello(struct wr *w, const void *p) { return msg_hello_encode(w, p); }
 static int enc_resume(struct wr *w, const void *p) { return msg_resume_encode(w, p); }
@@ -24,6 +24,57 @@ static int enc_manifest(struct wr *w, const void *p) { return msg_manifest_encod
 static int enc_commit(struct wr *w, const void *p) { return msg_commit_encode(w, p); }
 static int enc_state(struct wr *w, const void *p) { return msg_state_encode(w, p); }
 static int enc_pong(struct wr *w, const void *p) { return msg_seq_encode(w, FT_PONG, p); }
+static int enc_domain(struct wr *w, const void *p) { return msg_domain_encode(w, p); }
+
+/* Section 4.15: a libvirt domain goes first, so the receiver can check it
+ * against its host before it accepts the manifest. */
+static int
+send_domain(struct mig *m, const struct msg_welcome *wel)
+{
+	struct msg_domain d;
+
+	if (!(wel->caps & FERRY_CAP_DOMAIN)) {
+		mig_finish(m, FERR_REFUSED, "the receiver takes no libvirt domains (start ferry-recv "
+		    "with --libvirt-uri to migrate --domain %s)", m->o->domain);
+		return -1;
+	}
+	svirt_domain_msg(m->o->virt, m->o, &d);
+	if (link_send(m, enc_domain, &d, (size_t)d.xml_len + 4096) != 0) {
+		mig_finish(m, FERR_INTERNAL, "could not queue DOMAIN (%u bytes of XML)", d.xml_len);
+		return -1;
+	}
+	return 0;
+}
+
+/* The receiver's checks; with --check-only, its REFUSE that follows ends
+ * the run with the outcome of the whole table. */
+static void
+on_checks(struct mig *m, const uint8_t *p, uint32_t n, struct ferr *e)
+{
+	struct msg_checks *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		mig_finish(m, FERR_NOMEM, "CHECKS");
+		return;
+	}
+	if (msg_checks_decode(p, n, c, e) == 0)
+		svirt_add_checks(m->o->virt, c, m->ev);
+	free(c);
+}
+
+static void
+check_only_done(struct mig *m)
+{
+	struct ferr e = { 0 };
+	int rc;
+
+	svirt_report(m->o->virt, m->ev, m->o->json);
+	rc = svirt_result(m->o->virt, &e);
+	if (rc == 0)
+		mig_finish(m, 0, "ok");
+	else
+		mig_finish(m, rc, "%s", e.msg);
+}
 
 void
 phase_link_up(struct mig *m)
@@ -31,7 +82,8 @@ phase_link_up(struct mig *m)
 	struct ferr e = { 0 };
 
 	if (m->st == MS_CONNECTING) {
-		struct msg_hello h = { FERRY_VERSION, 0, FERRY_MAX_FRAME_DEFAULT, m->seed };
+		struct msg_hello h = { FERRY_VERSION, m->o->virt != NULL ? FERRY_CAP_DOMAIN : 0,
+		    FERRY_MAX_FRAME_DEFAULT, m->seed };
 
 		mig_set_state(m, MS_HELLO);
 		if (link_send(m, enc_hello, &h, 64) != 0)
@@ -194,6 +246,25 @@ round_done(struct mig *m)
 	begin_round(m);
 }
 
+/* Payload bytes for the next PAGES frame: what is left of the queue's
+ * bound (so a capped link never has more than its moment of data queued),
+ * but always room for one whole unit, and never over the negotiated
+ * maximum. */
+static uint32_t
+frame_budget(const struct mig *m, size_t queued)
+{
+	size_t high = link_out_high(m), want = high > queued ? high - queued : 0;
+	size_t least = 64;
+	uint32_t i;
+
+	for (i = 0; i < m->ndev; i++)
+		if ((size_t)m->dev[i].desc.unit + 64 > least)
+			least = (size_t)m->dev[i].desc.unit + 64;
+	if (want < least)
+		want = least;
+	return want < m->max_payload ? (uint32_t)want : m->max_payload;
+}
+
 void
 phase_pump(struct mig *m)
 {
@@ -202,19 +273,19 @@ phase_pump(struct mig *m)
 	if (m->bev == NULL)
 		return;
 	out = bufferevent_get_output(m->bev);
-	while ((m->st == MS_PRECOPY || m->st == MS_FINAL) && evbuffer_get_length(out) < OUT_HIGH) {
+	while ((m->st == MS_PRECOPY || m->st == MS_FINAL) && evbuffer_get_length(out) < link_out_high(m)) {
 		struct evbuffer_iovec v;
 		struct wr w;
 		uint64_t t0 = mig_now_ms();
+		uint32_t budget = frame_budget(m, evbuffer_get_length(out));
 		int rc;
 
-		if (evbuffer_reserve_space(out, (ev_ssize_t)m->max_payload + FERRY_FRAME_HDR_LEN, &v,
-		    1) < 1) {
+		if (evbuffer_reserve_space(out, (ev_ssize_t)budget + FERRY_FRAME_HDR_LEN, &v, 1) < 1) {
 			mig_finish(m, FERR_NOMEM, "output buffer");
 			return;
 		}
-		wr_init(&w, v.iov_base, (size_t)m->max_payload + FERRY_FRAME_HDR_LEN);
-		rc = pager_next_frame(&m->pg, &w, m->max_payload);
+		wr_init(&w, v.iov_base, (size_t)budget + FERRY_FRAME_HDR_LEN);
+		rc = pager_next_frame(&m->pg, &w, budget);
 		m->round_scan_ms += mig_now_ms() - t0;
 		if (rc < 0) {
 			mig_finish(m, FERR_INTERNAL, "PAGES: a unit does not fit in a frame of %u bytes",
@@ -363,7 +434,7 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 			return;
 		}
 		if (code != FERR_VERIFY && code != FERR_ABORTED && code != FERR_TIMEOUT &&
-		    code != FERR_IO && code != FERR_NOMEM && !ferr_is_refusal(code))
+		    code != FERR_IO && code != FERR_NOMEM && code != FERR_VIRT && !ferr_is_refusal(code))
 			code = FERR_NET;
 		/* A receiver that sends ERROR has failed the session and removed
 		 * its staging files: it did not commit, so the guest may run on
@@ -405,7 +476,16 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 			m->have_key = 1;
 		else
 			ev_log(m->ev, "%s: this session cannot resume after a cut", e.msg);
+		if (m->o->virt != NULL && send_domain(m, &wel) != 0)
+			return;
 		send_manifest(m);
+		return;
+	case FT_CHECKS:
+		if (m->st != MS_MANIFEST || m->o->virt == NULL)
+			goto state;
+		on_checks(m, p, h->len, &e);
+		if (e.code != 0)
+			break;
 		return;
 	case FT_ACCEPT:
 		if (m->st != MS_MANIFEST)
@@ -427,6 +507,10 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 			goto state;
 		if (msg_refuse_decode(p, h->len, &t, &e) != 0)
 			break;
+		if (m->o->check_only && m->o->virt->have_dest) {
+			check_only_done(m);
+			return;
+		}
 		mig_finish(m, ferr_is_refusal(-(int)t.code) ? -(int)t.code : FERR_REFUSED,
 		    "refused by receiver: %s (%s)", t.text, ferr_name(-(int)t.code));
 		return;

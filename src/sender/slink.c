@@ -23,7 +23,8 @@
 #include "sockopt.h"
 #include "tls.h"
 
-#define OUT_LOW (1u << 20)      /* writable again below this many queued bytes */
+#define OUT_HIGH_MAX (4u << 20)
+#define OUT_HIGH_MIN (64u << 10)
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 2000
 /* This many TLS integrity failures with no acknowledged progress between
@@ -107,6 +108,16 @@ link_send_error(struct mig *m, int code, const char *text)
 	(void)link_send(m, enc_error, &t, 32 + FERRY_TEXT_MAX);
 }
 
+size_t
+link_out_high(const struct mig *m)
+{
+	uint64_t b = m->bandwidth / 10;
+
+	if (m->bandwidth == 0 || b > OUT_HIGH_MAX)
+		return OUT_HIGH_MAX;
+	return b < OUT_HIGH_MIN ? OUT_HIGH_MIN : (size_t)b;
+}
+
 static int
 apply_rate(struct mig *m, struct ferr *e)
 {
@@ -124,8 +135,12 @@ apply_rate(struct mig *m, struct ferr *e)
 			per_tick = 1;
 		if (per_tick > EV_RATE_LIMIT_MAX)
 			per_tick = EV_RATE_LIMIT_MAX;
+		/* A burst of four ticks: when the loop runs late (a busy host),
+		 * the tokens of the ticks it missed are not lost, so the long-run
+		 * rate stays at the cap; the burst bounds how far over it a
+		 * moment can go. */
 		m->rate_cfg = ev_token_bucket_cfg_new(1u << 30, 1u << 30, per_tick,
-		    per_tick, &tick);
+		    per_tick > EV_RATE_LIMIT_MAX / 4 ? EV_RATE_LIMIT_MAX : per_tick * 4, &tick);
 		if (m->rate_cfg == NULL) {
 			m->rate_cfg = old;
 			return ferr_set(e, FERR_NOMEM, "bandwidth limit");
@@ -138,6 +153,9 @@ apply_rate(struct mig *m, struct ferr *e)
 	}
 	if (old != NULL)
 		ev_token_bucket_cfg_free(old);
+	/* Writable again (more frames produced) below a quarter of the queue. */
+	if (m->bev != NULL)
+		bufferevent_setwatermark(m->bev, EV_WRITE, link_out_high(m) / 4, 0);
 	return 0;
 }
 
@@ -242,7 +260,6 @@ tls_start(struct mig *m)
 	m->fd = -1;     /* the bufferevent owns it now */
 	m->dump = framedump_new(m->o->dump, m->bev);
 	bufferevent_setcb(m->bev, on_read, on_write, on_event, m);
-	bufferevent_setwatermark(m->bev, EV_WRITE, OUT_LOW, 0);
 	bufferevent_enable(m->bev, EV_READ | EV_WRITE);
 	if (apply_rate(m, &e) != 0)
 		ev_log(m->ev, "%s", e.msg);
