@@ -91,15 +91,18 @@ test_shrinking_rounds_converge(void **state)
 	assert_int_equal(c.predicted_ms, 100 + 50 * 150 / 400);        /* 118 */
 }
 
+/* The guest dirties as fast as the link sends: the prediction stays at
+ * 1000 ms; after two rounds that do not beat the best, switch over (at
+ * round 4, not at max rounds). */
 static void
-test_never_shrinking_stops_at_max_rounds(void **state)
+test_never_shrinking_stalls(void **state)
 {
 	struct converge c;
 	uint32_t k;
 
 	(void)state;
-	converge_init(&c, 300, 5);
-	for (k = 1; k < 5; k++) {
+	converge_init(&c, 300, 30);
+	for (k = 1; k <= 3; k++) {
 		struct round_result r = rr(k, 500 * MIB, 500 * MIB, 1000, 100);
 
 		assert_int_equal(converge_round(&c, &r), CV_CONTINUE);
@@ -107,10 +110,48 @@ test_never_shrinking_stops_at_max_rounds(void **state)
 			assert_int_equal(c.predicted_ms, 1000);
 	}
 	{
-		struct round_result r = rr(5, 500 * MIB, 500 * MIB, 1000, 100);
+		struct round_result r = rr(4, 500 * MIB, 500 * MIB, 1000, 100);
 
-		assert_int_equal(converge_round(&c, &r), CV_SWITCHOVER_MAX_ROUNDS);
+		assert_int_equal(converge_round(&c, &r), CV_SWITCHOVER_STALLED);
+		assert_int_equal(c.stalls, 2);
+		assert_int_equal(c.best_ms, 1000);
 	}
+}
+
+/* Slowly shrinking by more than 10% a round: keeps going until the
+ * maximum. */
+static void
+test_slow_shrinking_stops_at_max_rounds(void **state)
+{
+	struct converge c;
+	uint64_t dur = 2000;
+	uint32_t k;
+
+	(void)state;
+	converge_init(&c, 100, 6);
+	for (k = 1; k <= 6; k++) {
+		struct round_result r = rr(k, 100 * MIB, 100 * MIB, dur, 100);
+		enum converge_verdict v = converge_round(&c, &r);
+
+		assert_int_equal(v, k < 6 ? CV_CONTINUE : CV_SWITCHOVER_MAX_ROUNDS);
+		dur = dur * 8 / 10;
+	}
+}
+
+/* A large static image: the rescan alone (700 ms) is over the allowed
+ * pause, and nothing changed: another round cannot help. */
+static void
+test_static_large_guest_stalls_at_round2(void **state)
+{
+	struct converge c;
+	struct round_result r1 = rr(1, 3072 * MIB, 700 * MIB, 6000, 700);
+	struct round_result r2 = rr(2, 0, 0, 700, 700);
+
+	(void)state;
+	converge_init(&c, 300, 30);
+	assert_int_equal(converge_round(&c, &r1), CV_CONTINUE);
+	assert_int_equal(converge_round(&c, &r2), CV_SWITCHOVER_STALLED);
+	assert_int_equal(c.predicted_ms, 700);
 }
 
 static void
@@ -209,7 +250,9 @@ main(void)
 		cmocka_unit_test(test_round1_always_continues),
 		cmocka_unit_test(test_static_guest_switches_at_round2),
 		cmocka_unit_test(test_shrinking_rounds_converge),
-		cmocka_unit_test(test_never_shrinking_stops_at_max_rounds),
+		cmocka_unit_test(test_never_shrinking_stalls),
+		cmocka_unit_test(test_slow_shrinking_stops_at_max_rounds),
+		cmocka_unit_test(test_static_large_guest_stalls_at_round2),
 		cmocka_unit_test(test_max_rounds_wins_over_converged),
 		cmocka_unit_test(test_max_rounds_one),
 		cmocka_unit_test(test_dirty_rate),

@@ -30,11 +30,21 @@ converge_round(struct converge *c, const struct round_result *r)
 		c->predicted_ms = scan + send * dur / c->prev.duration_ms;
 	else
 		c->predicted_ms = dur;
+	if (r->round >= 2) {
+		if (c->best_ms == 0 || c->predicted_ms * 10 < c->best_ms * 9) {
+			c->best_ms = c->predicted_ms;
+			c->stalls = 0;
+		} else {
+			c->stalls++;
+		}
+	}
 	if (r->round >= c->max_rounds)
 		return CV_SWITCHOVER_MAX_ROUNDS;
 	if (r->round < 2)
 		return CV_CONTINUE;
 	if (c->predicted_ms <= c->downtime_ms)
 		return CV_SWITCHOVER_CONVERGED;
+	if (r->logical_bytes == 0 || c->stalls >= 2)
+		return CV_SWITCHOVER_STALLED;
 	return CV_CONTINUE;
 }

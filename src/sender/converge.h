@@ -20,12 +20,19 @@ struct converge {
 	uint64_t dirty_rate;        /* bytes/s, estimated */
 	uint64_t wire_rate;         /* bytes/s, measured */
 	uint64_t predicted_ms;      /* estimated final pause */
+	uint64_t best_ms;           /* smallest prediction so far (round >= 2) */
+	uint32_t stalls;            /* rounds in a row that did not beat it by 10% */
 };
 
 enum converge_verdict {
 	CV_CONTINUE = 1,
 	CV_SWITCHOVER_CONVERGED,
 	CV_SWITCHOVER_MAX_ROUNDS,
+	/* More rounds would not shorten the pause: nothing was left to send
+	 * (the final round's scan bounds it), or two rounds in a row did
+	 * not bring the prediction 10% below the best so far (the guest
+	 * dirties as fast as the link sends). */
+	CV_SWITCHOVER_STALLED,
 };
 
 void converge_init(struct converge *c, uint64_t downtime_ms, uint32_t max_rounds);

@@ -235,7 +235,9 @@ round_done(struct mig *m)
 	}
 	mig_clear_progress(m);
 	ev_log(m->ev, "switchover after round %u (%s; predicted pause %llu ms)", r.round,
-	    v == CV_SWITCHOVER_CONVERGED ? "converged" : "max rounds reached",
+	    v == CV_SWITCHOVER_CONVERGED ? "converged" :
+	    v == CV_SWITCHOVER_STALLED ? "more rounds would not shorten the pause" :
+	    "max rounds reached",
 	    (unsigned long long)m->cv.predicted_ms);
 	m->pause_ms = mig_now_ms();
 	if (guest_pause((struct guestctl *)&m->o->guest, &e) != 0) {
