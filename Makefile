@@ -111,11 +111,33 @@ check:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr -Isrc/common -Iproto src/
 
+# Where `make install` puts the rest (under DESTDIR).  The units' paths
+# (/usr/bin, /etc/ferry, /usr/share/doc/ferry) are rewritten to these.
+SYSCONFDIR ?= /etc
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+DOCDIR ?= $(DATADIR)/doc/ferry
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+COMPLETIONDIR ?= $(DATADIR)/bash-completion/completions
+
 install: $(BINS)
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BUILD)/ferry-send $(BUILD)/ferry-recv $(BUILD)/ferry-guest \
 		$(BUILD)/ferry-inspect $(DESTDIR)$(BINDIR)/
 	install -m 0755 tools/ferry-certs $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(COMPLETIONDIR)
+	for u in tools/systemd/*.service; do \
+		sed -e 's|/usr/bin/|$(BINDIR)/|g' -e 's|/etc/ferry/|$(SYSCONFDIR)/ferry/|g' \
+			-e 's|/usr/share/doc/ferry|$(DOCDIR)|g' "$$u" >$(DESTDIR)$(UNITDIR)/$${u##*/} && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
+	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 tools/ferry-recv.conf.sample tools/ferry-send.conf.sample $(DESTDIR)$(DOCDIR)/
+	install -m 0644 tools/completion/ferry.bash $(DESTDIR)$(COMPLETIONDIR)/ferry-send
+	for c in ferry-recv ferry-guest ferry-inspect; do \
+		ln -sf ferry-send $(DESTDIR)$(COMPLETIONDIR)/$$c || exit 1; done
 
 clean:
 	rm -rf build build-asan
@@ -136,8 +158,9 @@ FUZZ_OUT := build-fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -MMD -MP \
 	-Isrc/common -Isrc/sender -Isrc/receiver -Iproto $(PKG_CFLAGS) $(FUZZ_SAN)
-FUZZ_LIB_SRC := $(addprefix src/common/,err.c rd.c wr.c frame.c msg.c codec_lz4.c units.c \
-	pagehash.c bbuf.c resume.c tls.c tls_explain.c domxml.c domcheck.c dumpfmt.c framesplit.c) \
+FUZZ_LIB_SRC := $(addprefix src/common/,err.c rd.c wr.c frame.c msg.c msg_domain.c codec_lz4.c units.c \
+	pagehash.c bbuf.c resume.c tls.c tls_explain.c domxml.c domcheck.c dumpfmt.c framesplit.c config.c \
+	qmp.c qstream.c) \
 	src/receiver/rsess.c
 FUZZ_REPLAY := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_HARNESSES))
 
@@ -170,3 +193,41 @@ fuzz-clean:
 	rm -rf $(FUZZ_OUT)
 
 -include $(shell find $(FUZZ_OUT) -name '*.d' 2>/dev/null)
+
+# ---- benchmark (tools/bench/RESULTS.md, issue 7) ----------------------------
+#   make bench          the full bench (several minutes): table, PASS/FAIL per
+#                       target, tools/bench/RESULTS.md.  Exits 0 even when a
+#                       target fails, unless BENCH_STRICT=1.
+#   make bench-smoke    the same harness on tiny sizes, one run (< 20 s)
+# BENCH_RUNS, BENCH_SCALE, BENCH_ONLY (e.g. W1,W3), BENCH_OUT override.
+.PHONY: bench bench-smoke
+all: $(BUILD)/bench-components
+$(BUILD)/bench-components: $(call obj,tools/bench/components.c) $(LIBCOMMON)
+	$(say) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+bench: all
+	@python3 tools/bench/bench.py --build $(BUILD)
+bench-smoke: all
+	@BENCH_RUNS=$${BENCH_RUNS:-1} BENCH_SCALE=$${BENCH_SCALE:-1/64} \
+		BENCH_OUT=$${BENCH_OUT:-$(BUILD)/bench-smoke.md} python3 tools/bench/bench.py --build $(BUILD)
+
+# ---- the QEMU test guest (tests/qemu-guest/, issue 6) -------------------------
+# A freestanding 32-bit multiboot kernel that QEMU boots with -kernel; the
+# e2e_qemu_* tests use it.  Built with the system compiler and ld, never
+# sanitized.
+GUEST_KERNEL := $(BUILD)/qemu-guest/kernel.elf
+GUEST_KCFLAGS := -m32 -std=c11 -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
+	-fno-asynchronous-unwind-tables -nostdlib -O2 -Wall -Wextra -Werror
+all: $(GUEST_KERNEL)
+$(BUILD)/qemu-guest/%.o: tests/qemu-guest/%.c
+	@mkdir -p $(@D)
+	$(say) CC32 $<
+	$(Q)$(CC) $(GUEST_KCFLAGS) -c -o $@ $<
+$(BUILD)/qemu-guest/%.o: tests/qemu-guest/%.S
+	@mkdir -p $(@D)
+	$(say) AS32 $<
+	$(Q)$(CC) -m32 -c -o $@ $<
+$(GUEST_KERNEL): $(BUILD)/qemu-guest/entry.o $(BUILD)/qemu-guest/kernel.o tests/qemu-guest/kernel.ld
+	$(say) LD $@
+	$(Q)ld -m elf_i386 -z noexecstack --no-warn-rwx-segments -nostdlib \
+		-T tests/qemu-guest/kernel.ld -o $@ $(filter %.o,$^)
