@@ -801,19 +801,27 @@ test_dedupe_full_table_still_works(void **state)
 	dedupe_free(t);
 }
 
+/* A "Name:  N kB" line of /proc/self/status, in KiB. */
 static uint64_t
-rss_file_kib(void)
+status_kib(const char *name)
 {
 	char line[256];
 	uint64_t v = 0;
+	size_t n = strlen(name);
 	FILE *f = fopen("/proc/self/status", "r");
 
 	assert_non_null(f);
 	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "RssFile: %" SCNu64, &v) == 1)
+		if (strncmp(line, name, n) == 0 && sscanf(line + n, "%" SCNu64, &v) == 1)
 			break;
 	fclose(f);
 	return v;
+}
+
+static uint64_t
+rss_file_kib(void)
+{
+	return status_kib("RssFile:");
 }
 
 /* A 160 MiB image scanned in one round: the pages already scanned leave
@@ -862,6 +870,24 @@ test_scan_releases_mapped_pages(void **state)
 	assert_int_equal(pg.round_st.units_scanned, size / PAGE);
 	/* The window (32 MiB) twice over, plus slack for libraries. */
 	assert_true(peak < before + 2 * (PAGER_RELEASE_BYTES >> 10) + 8 * 1024);
+	assert_true(rss_file_kib() < before + 8 * 1024);
+	/* Round 2: nothing changed, so one call scans the whole image without
+	 * producing a frame; it must release as it goes too. */
+	pager_begin_round(&pg);
+	{
+		struct wr w;
+		uint64_t rss0 = status_kib("VmRSS:");
+		FILE *cr = fopen("/proc/self/clear_refs", "w");
+
+		/* "5" resets VmHWM, so it becomes the peak of this one call. */
+		assert_non_null(cr);
+		assert_true(fputs("5", cr) >= 0);
+		assert_int_equal(fclose(cr), 0);
+		wr_init(&w, buf, FERRY_MAX_FRAME_DEFAULT + FERRY_FRAME_HDR_LEN);
+		assert_int_equal(pager_next_frame(&pg, &w, FERRY_MAX_FRAME_DEFAULT), 0);
+		assert_true(status_kib("VmHWM:") < rss0 + 2 * (PAGER_RELEASE_BYTES >> 10) + 8 * 1024);
+	}
+	assert_int_equal(pg.round_st.units_scanned, size / PAGE);
 	assert_true(rss_file_kib() < before + 8 * 1024);
 	pager_fini(&pg);
 	source_dev_close(&dev);

@@ -208,11 +208,6 @@ pager_next_frame(struct pager *p, struct wr *w, uint32_t max_payload)
 		size_t start = w->off, at = SIZE_MAX, limit;
 		uint32_t n = 0;
 
-		if ((p->cur_idx - p->rel_idx) * d->desc.unit >= PAGER_RELEASE_BYTES) {
-			source_release(d, p->rel_idx, p->cur_idx);
-			p->rel_idx = p->cur_idx;
-		}
-
 		limit = w->cap - w->off;
 		if (limit > (size_t)max_payload + FERRY_FRAME_HDR_LEN)
 			limit = (size_t)max_payload + FERRY_FRAME_HDR_LEN;
@@ -223,6 +218,12 @@ pager_next_frame(struct pager *p, struct wr *w, uint32_t max_payload)
 			uint8_t h[FERRY_HASH_LEN];
 			int zero;
 
+			/* A later round may scan a whole image of unchanged units
+			 * in this loop: release as it goes, not per frame. */
+			if ((p->cur_idx - p->rel_idx) * d->desc.unit >= PAGER_RELEASE_BYTES) {
+				source_release(d, p->rel_idx, p->cur_idx);
+				p->rel_idx = p->cur_idx;
+			}
 			/* Copy first, then hash and encode the copy: the guest may be
 			 * writing the live page, and what is sent must be what was
 			 * hashed. */
