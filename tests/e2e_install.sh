@@ -83,6 +83,7 @@ sed -e "s|^listen = .*|listen = 127.0.0.1:0|" \
 	-e "s|^peer-name = .*|peer-name = sender|" \
 	-e "s|^dest-dir = .*|dest-dir = $T/dest|" \
 	-e "s|^ctl = .*|ctl = $T/recv.sock|" \
+	-e "s|^# metrics = .*|metrics = 127.0.0.1:0|" \
 	"$D/usr/share/doc/ferry/ferry-recv.conf.sample" >"$D/etc/ferry/ferry-recv.conf"
 # The unit's paths, moved into the DESTDIR.
 read -r -a cmd <<<"$(sed -e "s|/usr/bin/|$D/usr/bin/|g" -e "s|/etc/ferry/|$D/etc/ferry/|g" <<<"$exec_line")"
@@ -140,8 +141,15 @@ def walk(o):
 hit = [o for o in walk(st) if str(o.get("session", "")).startswith(sys.argv[2][:16])]
 sys.exit(0 if hit and any(o.get("result") == "ok" for o in hit) else 1)' "$T/status.json" "$session" ||
 	diag <"$T/status.json"
-# TODO(issue 8, metrics): also read the metrics endpoint here once it exists
-# (not part of this change; no check stands in for it).
+# The metrics endpoint of the sample's (uncommented) metrics line.
+mport=$(sed -n 's|.*metrics on http://127\.0\.0\.1:\([0-9]*\)/metrics.*|\1|p' "$T/recv.log" | head -1)
+check "GET /metrics: committed session counted, none active (port ${mport:-none})" python3 -c '
+import sys, urllib.request
+r = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5)
+text = r.read().decode()
+ok = r.headers.get("Content-Type", "").startswith("text/plain; version=0.0.4") and \
+    "\nferry_recv_sessions_total{result=\"ok\"} 1\n" in text and "\nferry_recv_sessions_active 0\n" in text
+sys.exit(0 if ok else 1)' "${mport:-0}"
 
 kill -TERM "$RECV_PID"
 wait "$RECV_PID"

@@ -20,6 +20,7 @@
 #include "ctl.h"
 #include "dumpfmt.h"
 #include "framedump.h"
+#include "metrics.h"
 #include "recvd.h"
 #include "result.h"
 #include "sdnotify.h"
@@ -94,6 +95,8 @@ usage(FILE *f)
 	    "  --on-commit CMD           run CMD (sh -c) after commit; env FERRY_PATH_0.. hold\n"
 	    "                            the final paths, FERRY_NFILES their count\n"
 	    "  --ctl SOCKET              control socket (ferry-recv ctl SOCKET status|abort)\n"
+	    "  --metrics ADDR:PORT       serve Prometheus metrics over HTTP at /metrics\n"
+	    "                            (port 0: any free one)\n"
 	    "  --max-sessions N          concurrent migrations (default 2)\n"
 	    "  --handshake-timeout D     time for TLS and HELLO on a new connection (default 10s)\n"
 	    "  --keepalive D             heartbeat interval (default 2s)\n"
@@ -123,7 +126,7 @@ parse_args(int argc, char **argv, struct recvd *d, struct config *cfg, struct fe
 {
 	enum { O_LISTEN = 256, O_IF, O_CERT, O_KEY, O_CA, O_PEER, O_PIN, O_DEST, O_EXPECT, O_ONCOMMIT,
 		O_CTL, O_MAXS, O_HS, O_KA, O_KAT, O_OUT, O_PROG, O_HIST, O_ONCE, O_JSON,
-		O_DUMP, O_VIRT };
+		O_DUMP, O_VIRT, O_METRICS };
 	static const struct option lo[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "interface", required_argument, NULL, O_IF },
@@ -147,6 +150,7 @@ parse_args(int argc, char **argv, struct recvd *d, struct config *cfg, struct fe
 		{ "json", no_argument, NULL, O_JSON },
 		{ "dump-frames", required_argument, NULL, O_DUMP },
 		{ "libvirt-uri", required_argument, NULL, O_VIRT },
+		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -223,6 +227,15 @@ parse_args(int argc, char **argv, struct recvd *d, struct config *cfg, struct fe
 		case O_JSON: o->json = 1; break;
 		case O_DUMP: o->dump_dir = optarg; break;
 		case O_VIRT: o->libvirt_uri = optarg; break;
+		case O_METRICS: {
+			char host[256];
+			uint16_t port;
+
+			if (parse_hostport(optarg, host, sizeof(host), &port, e) != 0)
+				return ferr_wrap(e, "--metrics");
+			o->metrics_addr = optarg;
+			break;
+		}
 		case 'q': d->ev.quiet = 1; break;
 		case 'h': usage(stdout); return 1;
 		default: return ferr_set(e, FERR_USAGE, "see --help");
@@ -361,7 +374,9 @@ main(int argc, char **argv)
 	}
 	d.base = event_base_new();
 	if (d.base == NULL || listen_on(&d, &e) != 0 ||
-	    (d.o.ctl_path != NULL && ctl_new(d.base, d.o.ctl_path, recvd_ctl, &d, &d.ctl, &e) != 0)) {
+	    (d.o.ctl_path != NULL && ctl_new(d.base, d.o.ctl_path, recvd_ctl, &d, &d.ctl, &e) != 0) ||
+	    (d.o.metrics_addr != NULL && metrics_serve(d.base, d.o.metrics_addr, recvd_metrics, &d,
+	    &d.metrics, &e) != 0)) {
 		fprintf(stderr, "ferry-recv: %s\n", e.msg[0] ? e.msg : "event loop");
 		status = e.code == FERR_USAGE ? RES_USAGE : RES_ERROR;
 		goto out;
@@ -374,12 +389,17 @@ main(int argc, char **argv)
 	evsignal_add(sigchld, NULL);
 	ev_log(&d.ev, "listening on %s:%u, images land in %s", d.o.listen_host, d.o.listen_port,
 	    d.o.dest_dir);
+	if (d.metrics != NULL)
+		ev_log(&d.ev, "metrics on http://%s/metrics", metrics_server_addr(d.metrics));
 	{
 		struct json_object *o = json_object_new_object();
 		char addr[300];
 
 		snprintf(addr, sizeof(addr), "%s:%u", d.o.listen_host, d.o.listen_port);
 		json_object_object_add(o, "listen", json_object_new_string(addr));
+		if (d.metrics != NULL)
+			json_object_object_add(o, "metrics",
+			    json_object_new_string(metrics_server_addr(d.metrics)));
 		ev_json(&d.ev, "listening", o);
 		if (sd_notify_ready(getenv("NOTIFY_SOCKET"), addr, &e) != 0)
 			ev_log(&d.ev, "systemd readiness: %s", e.msg);
@@ -420,6 +440,7 @@ out:
 	if (sigchld != NULL)
 		event_free(sigchld);
 	ctl_free(d.ctl);
+	metrics_server_free(d.metrics);
 	if (d.lst != NULL)
 		evconnlistener_free(d.lst);
 	if (d.base != NULL)

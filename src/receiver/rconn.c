@@ -20,6 +20,7 @@
 #include "recvd.h"
 #include "result.h"
 #include "resume.h"
+#include "sockinfo.h"
 #include "sockopt.h"
 #include "tls.h"
 
@@ -40,8 +41,10 @@ rconn_free(struct rconn *c)
 	if (c->tick != NULL)
 		event_free(c->tick);
 	framedump_free(c->dump);
-	if (c->bev != NULL)
+	if (c->bev != NULL) {
+		d->totals.wire_bytes += sock_bytes_received(bufferevent_getfd(c->bev));
 		bufferevent_free(c->bev);
+	}
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -175,6 +178,7 @@ handle_resume(struct rconn *c, const uint8_t *p, uint32_t n, struct ferr *e)
 		ev_json(&d->ev, "resumed", o);
 	}
 	rs->cut_ms = 0;
+	rs->resumes++;
 	return 0;
 }
 

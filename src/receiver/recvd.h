@@ -9,6 +9,7 @@
 
 #include "events.h"
 #include "ferry_proto.h"
+#include "result.h"
 #include "rsess.h"
 #include "staging.h"
 
@@ -18,6 +19,7 @@ struct bufferevent;
 struct evconnlistener;
 struct tls_ctx;
 struct ctl;
+struct metrics_server;
 struct framedump;
 struct framedump_dir;
 struct virt;
@@ -33,6 +35,7 @@ struct recv_opts {
 	const char *ctl_path;
 	const char *dump_dir;       /* --dump-frames DIR, or NULL */
 	const char *libvirt_uri;    /* --libvirt-uri: take domains (DOMAIN frames) */
+	const char *metrics_addr;   /* --metrics ADDR:PORT, or NULL */
 	uint32_t expect_disks;
 	uint32_t max_sessions;
 	uint64_t handshake_ms;      /* new connection: TLS + HELLO/RESUME */
@@ -67,6 +70,7 @@ struct rsession {
 	uint64_t cut_ms;            /* when the current outage began, 0 if none */
 	char cut_reason[FERR_MSG_MAX + 96];
 	uint32_t cuts;
+	uint32_t resumes;
 	int finished;               /* done event emitted */
 	int delivered;              /* the sender closed cleanly after the end */
 	int result;                 /* enum result, when finished */
@@ -104,12 +108,23 @@ struct history_ent {
 	uint32_t cuts;
 };
 
+/* What finished sessions and closed connections add up to; the metrics
+ * endpoint adds the live ones at scrape time (rmetrics.c). */
+struct recv_totals {
+	uint64_t logical_bytes;
+	uint64_t wire_bytes;        /* TCP bytes received on closed connections */
+	uint64_t pages_zero, pages_dedup, pages_lz4, pages_raw;
+	uint64_t cuts, resumes;
+	uint64_t by_result[RES_INDOUBT + 1];
+};
+
 struct recvd {
 	struct recv_opts o;
 	struct event_base *base;
 	struct tls_ctx *tls;
 	struct evconnlistener *lst;
 	struct ctl *ctl;
+	struct metrics_server *metrics;  /* --metrics, or NULL */
 	struct framedump_dir *dump;  /* --dump-frames, or NULL */
 	struct virt *virt;          /* --libvirt-uri connection, or NULL */
 	struct events ev;
@@ -119,6 +134,7 @@ struct recvd {
 	struct history_ent *hist;
 	uint32_t nhist;             /* ring of o.history entries */
 	uint64_t served;
+	struct recv_totals totals;
 	int last_result;
 	int stopping;
 };
@@ -146,5 +162,9 @@ void rsession_free(struct rsession *rs);
 void rsession_abort(struct rsession *rs, const char *why);
 struct json_object *rsession_status(const struct rsession *rs);
 struct json_object *recvd_ctl(void *ctx, int argc, char **argv);
+
+/* rmetrics.c: the --metrics collect callback (ctx: struct recvd). */
+struct metrics;
+void recvd_metrics(void *ctx, struct metrics *r);
 
 #endif

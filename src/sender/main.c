@@ -76,6 +76,10 @@ usage(FILE *f)
 	    "                          flags given here override its lines\n"
 	    "  --check-config          check the settings, print them and exit\n"
 	    "  --json                  one JSON event per line on stdout, last {\"event\":\"done\"}\n"
+	    "  --metrics ADDR:PORT     serve Prometheus metrics over HTTP at /metrics (port 0:\n"
+	    "                          any free one)\n"
+	    "  --metrics-linger D      after the end, keep serving them for D so a scraper sees\n"
+	    "                          the final values (default 0)\n"
 	    "  --progress / --no-progress  live progress line on stderr (default: on a terminal)\n"
 	    "  -q, --quiet             no log lines\n"
 	    "  -h, --help              this text\n"
@@ -106,7 +110,8 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 	enum { O_TO = 256, O_BIND, O_CERT, O_KEY, O_CA, O_PEER, O_CTO, O_MEM, O_DISK, O_STATE,
 		O_PAGE, O_BLOCK, O_PID, O_PAUSE, O_RESUME, O_CLEANUP, O_DOWNTIME, O_ROUNDS, O_JSON,
 		O_PROGRESS, O_NOPROGRESS, O_IF, O_PIN, O_KA, O_KAT, O_OUT, O_PROG, O_COMPL, O_BW,
-		O_REKEY, O_CTL, O_DUMP, O_VURI, O_DOM, O_CHKONLY, O_FORCE, O_UNDEF };
+		O_REKEY, O_CTL, O_DUMP, O_VURI, O_DOM, O_CHKONLY, O_FORCE, O_UNDEF,
+		O_METRICS, O_LINGER };
 	static const struct option lo[] = {
 		{ "to", required_argument, NULL, O_TO },
 		{ "bind", required_argument, NULL, O_BIND },
@@ -145,6 +150,8 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 		{ "check-only", no_argument, NULL, O_CHKONLY },
 		{ "force-check", required_argument, NULL, O_FORCE },
 		{ "undefine-source", no_argument, NULL, O_UNDEF },
+		{ "metrics", required_argument, NULL, O_METRICS },
+		{ "metrics-linger", required_argument, NULL, O_LINGER },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -231,6 +238,19 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 		case O_DOM: o->domain = optarg; break;
 		case O_CHKONLY: o->check_only = 1; break;
 		case O_UNDEF: o->undefine_source = 1; break;
+		case O_METRICS: {
+			char host[256];
+			uint16_t port;
+
+			if (parse_hostport(optarg, host, sizeof(host), &port, e) != 0)
+				return ferr_wrap(e, "--metrics");
+			o->metrics_addr = optarg;
+			break;
+		}
+		case O_LINGER:
+			if (parse_duration_ms(optarg, 1000, &o->metrics_linger_ms, e) != 0)
+				return ferr_wrap(e, "--metrics-linger");
+			break;
 		case O_FORCE:
 			if (o->nforce >= FERRY_WAIVE_MAX)
 				return ferr_set(e, FERR_USAGE, "--force-check: at most %u", FERRY_WAIVE_MAX);
@@ -300,6 +320,8 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 		return ferr_set(e, FERR_USAGE, "--guest-pid and --pause-cmd exclude each other");
 	if (o->dead_ms <= o->keepalive_ms)
 		return ferr_set(e, FERR_USAGE, "--keepalive-timeout must be longer than --keepalive");
+	if (o->metrics_linger_ms > 0 && o->metrics_addr == NULL)
+		return ferr_set(e, FERR_USAGE, "--metrics-linger needs --metrics");
 	return 0;
 }
 

@@ -19,6 +19,8 @@ struct bufferevent;
 struct tls_ctx;
 struct ev_token_bucket_cfg;
 struct ctl;
+struct metrics;
+struct metrics_server;
 struct framedump;
 
 enum mstate {
@@ -40,6 +42,7 @@ struct mig {
 	struct event_base *base;
 	struct tls_ctx *tls;
 	struct ctl *ctl;
+	struct metrics_server *metrics;  /* --metrics, or NULL */
 	enum mstate st;
 	enum mstate resume_to;      /* phase to return to after a cut */
 
@@ -61,6 +64,7 @@ struct mig {
 	uint32_t pings_in_window;
 	uint32_t attempts;          /* reconnects since the cut */
 	uint32_t cuts;
+	uint32_t resumes;           /* RESUMED received */
 	uint32_t integrity_cuts;    /* TLS integrity failures since the last ACK progress */
 	uint64_t cut_ms;
 	uint64_t wire_done;         /* TCP bytes of closed connections */
@@ -87,6 +91,7 @@ struct mig {
 	uint64_t state_sent;        /* STATE bytes the receiver has or has queued */
 	int final_scan_done;
 	int commit_sent;
+	int committed;              /* COMMITTED received */
 	int progress_shown;
 };
 
@@ -122,5 +127,10 @@ void link_stop_timers(struct mig *m);
 
 /* sctl.c */
 struct json_object *sctl_handle(void *ctx, int argc, char **argv);
+
+/* smetrics.c: the --metrics collect callback (ctx: struct mig), and the
+ * --metrics-linger wait after the end. */
+void mig_metrics(void *ctx, struct metrics *r);
+void mig_metrics_linger(struct mig *m);
 
 #endif

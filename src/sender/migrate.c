@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "ctl.h"
+#include "metrics.h"
 #include "mig.h"
 #include "pagehash.h"
 #include "tls.h"
@@ -301,6 +302,11 @@ migrate_run(const struct send_opts *o, struct events *ev, struct migrate_result 
 	}
 	if (o->ctl_path != NULL && ctl_new(m->base, o->ctl_path, sctl_handle, m, &m->ctl, &e) != 0)
 		goto fail;
+	if (o->metrics_addr != NULL) {
+		if (metrics_serve(m->base, o->metrics_addr, mig_metrics, m, &m->metrics, &e) != 0)
+			goto fail;
+		ev_log(ev, "metrics on http://%s/metrics", metrics_server_addr(m->metrics));
+	}
 	m->sigint = evsignal_new(m->base, SIGINT, on_signal, m);
 	m->sigterm = evsignal_new(m->base, SIGTERM, on_signal, m);
 	evsignal_add(m->sigint, NULL);
@@ -335,11 +341,13 @@ out:
 	emit_done(m);
 	link_close(m);
 	link_stop_timers(m);
+	mig_metrics_linger(m);
 	if (m->sigint != NULL)
 		event_free(m->sigint);
 	if (m->sigterm != NULL)
 		event_free(m->sigterm);
 	ctl_free(m->ctl);
+	metrics_server_free(m->metrics);
 	if (m->base != NULL)
 		event_base_free(m->base);
 	tls_ctx_free(m->tls);

@@ -32,6 +32,8 @@ struct send_opts {
 	const char *interface;          /* SO_BINDTODEVICE */
 	const char *pins[2];            /* receiver public-key pins */
 	const char *ctl_path;           /* control socket */
+	const char *metrics_addr;       /* --metrics ADDR:PORT, or NULL */
+	uint64_t metrics_linger_ms;     /* serve metrics this long after the end */
 	const char *dump_dir;           /* --dump-frames DIR, or NULL */
 	struct framedump_dir *dump;     /* made from dump_dir by main */
 	uint64_t keepalive_ms;          /* PING interval, default 2 s */

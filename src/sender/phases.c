@@ -350,6 +350,7 @@ committed(struct mig *m)
 	struct ferr e = { 0 };
 
 	m->res->downtime_ms = mig_now_ms() - m->pause_ms;
+	m->committed = 1;
 	if (guest_cleanup((struct guestctl *)&m->o->guest, &e) != 0)
 		ev_log(m->ev, "committed, but cleaning up the source failed: %s", e.msg);
 	mig_finish(m, 0, "ok");
@@ -370,6 +371,7 @@ on_resumed(struct mig *m, const struct msg_resumed *r)
 		ev_json(m->ev, "resumed", o);
 	}
 	m->attempts = 0;
+	m->resumes++;
 	if (r->status == RSM_FAILED) {
 		/* Known not committed: the guest runs on here. */
 		m->commit_sent = 0;
