@@ -868,7 +868,7 @@ test_scan_releases_mapped_pages(void **state)
 			peak = rss_file_kib();
 	}
 	assert_int_equal(pg.round_st.units_scanned, size / PAGE);
-	/* The window (32 MiB) twice over, plus slack for libraries. */
+	/* The release window twice over, plus slack for libraries. */
 	assert_true(peak < before + 2 * (PAGER_RELEASE_BYTES >> 10) + 8 * 1024);
 	assert_true(rss_file_kib() < before + 8 * 1024);
 	/* Round 2: nothing changed, so one call scans the whole image without

@@ -51,7 +51,7 @@ struct pager {
 };
 
 /* Scanned source pages are dropped from the mapping every this many bytes. */
-#define PAGER_RELEASE_BYTES (32u << 20)
+#define PAGER_RELEASE_BYTES (16u << 20)
 
 /* Units that may be unacknowledged at once (the sender's window). */
 #define PAGER_WINDOW_UNITS (256u * 1024u)
