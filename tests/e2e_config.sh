@@ -160,7 +160,8 @@ for p in send recv; do
 			if (s ~ /^-/) { sub(/  .*/, "", s); print s } }' |
 		grep -oE -- '--[a-z][a-z0-9-]+' | sort -u); do
 		k=${f#--}
-		case $k in help | config | check-config) continue ;; esac
+		# The plan flags run other ferry-send processes: not config keys.
+		case $k in help | config | check-config | plan | concurrency | plan-log-dir) continue ;; esac
 		grep -qE "^(# )?$k =" "$REPO/tools/ferry-$p.conf.sample" || missing="$missing $k"
 	done
 	check "tools/ferry-$p.conf.sample has a line for every flag of --help${missing:+ (missing:$missing)}" \

@@ -14,6 +14,8 @@
 #include "events.h"
 #include "framedump.h"
 #include "migrate.h"
+#include "plan.h"
+#include "planrun.h"
 #include "result.h"
 #include "svirt.h"
 #include "units.h"
@@ -24,6 +26,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: ferry-send --to HOST:PORT --cert FILE --key FILE --ca FILE --peer-name NAME\n"
 	    "                  --mem FILE [--disk FILE]... [options]\n"
+	    "       ferry-send --plan FILE [--concurrency N] [--plan-log-dir DIR] [flags for all]\n"
 	    "       ferry-send ctl SOCKET status|abort|bandwidth RATE [--json]\n"
 	    "\n"
 	    "Live-migrate a guest's memory image and disk images to ferry-recv over mutual TLS 1.3.\n"
@@ -69,6 +72,12 @@ usage(FILE *f)
 	    "Convergence:\n"
 	    "  --downtime D            allowed pause at switchover (default 300ms)\n"
 	    "  --max-rounds N          switch over after N pre-copy rounds (default 30)\n"
+	    "Host evacuation (one ferry-send per line of FILE: NAME FLAG...):\n"
+	    "  --plan FILE             run the migrations FILE lists; the other flags given here\n"
+	    "                          apply to every line, before the line's own\n"
+	    "  --concurrency N         at most N migrations at once (default 2)\n"
+	    "  --plan-log-dir DIR      each entry's log and JSON events to DIR/NAME.log and\n"
+	    "                          DIR/NAME.json (default: log lines on stderr as [NAME] ...)\n"
 	    "Output:\n"
 	    "  --dump-frames DIR       write every frame of each connection, decrypted, to a\n"
 	    "                          file in DIR (mode 0600: holds guest memory; ferry-inspect)\n"
@@ -87,8 +96,60 @@ usage(FILE *f)
 	    "Units: sizes 4096, 64K, 256M, 2G; rates 800Mbit, 100MiB/s, 20MB/s;\n"
 	    "durations 300ms, 5s, 2m.\n"
 	    "Exit status: 0 ok, 1 error, 2 usage, 3 refused, 4 aborted, 5 timeout, 6 network,\n"
-	    "7 verify, 8 in doubt (COMMIT sent, outcome unknown: guest left paused).\n");
+	    "7 verify, 8 in doubt (COMMIT sent, outcome unknown: guest left paused).\n"
+	    "With --plan: 0 when every entry ended ok, else the highest status of those that\n"
+	    "did not (4 for entries never started).\n");
 }
+
+enum { O_TO = 256, O_BIND, O_CERT, O_KEY, O_CA, O_PEER, O_CTO, O_MEM, O_DISK, O_STATE,
+	O_PAGE, O_BLOCK, O_PID, O_PAUSE, O_RESUME, O_CLEANUP, O_DOWNTIME, O_ROUNDS, O_JSON,
+	O_PROGRESS, O_NOPROGRESS, O_IF, O_PIN, O_KA, O_KAT, O_OUT, O_PROG, O_COMPL, O_BW,
+	O_REKEY, O_CTL, O_DUMP, O_VURI, O_DOM, O_CHKONLY, O_FORCE, O_UNDEF,
+	O_METRICS, O_LINGER };
+static const struct option lo[] = {
+	{ "to", required_argument, NULL, O_TO },
+	{ "bind", required_argument, NULL, O_BIND },
+	{ "cert", required_argument, NULL, O_CERT },
+	{ "key", required_argument, NULL, O_KEY },
+	{ "ca", required_argument, NULL, O_CA },
+	{ "peer-name", required_argument, NULL, O_PEER },
+	{ "connect-timeout", required_argument, NULL, O_CTO },
+	{ "mem", required_argument, NULL, O_MEM },
+	{ "disk", required_argument, NULL, O_DISK },
+	{ "state", required_argument, NULL, O_STATE },
+	{ "page-size", required_argument, NULL, O_PAGE },
+	{ "block-size", required_argument, NULL, O_BLOCK },
+	{ "guest-pid", required_argument, NULL, O_PID },
+	{ "pause-cmd", required_argument, NULL, O_PAUSE },
+	{ "resume-cmd", required_argument, NULL, O_RESUME },
+	{ "cleanup-cmd", required_argument, NULL, O_CLEANUP },
+	{ "downtime", required_argument, NULL, O_DOWNTIME },
+	{ "max-rounds", required_argument, NULL, O_ROUNDS },
+	{ "json", no_argument, NULL, O_JSON },
+	{ "progress", no_argument, NULL, O_PROGRESS },
+	{ "no-progress", no_argument, NULL, O_NOPROGRESS },
+	{ "interface", required_argument, NULL, O_IF },
+	{ "pin", required_argument, NULL, O_PIN },
+	{ "keepalive", required_argument, NULL, O_KA },
+	{ "keepalive-timeout", required_argument, NULL, O_KAT },
+	{ "outage-timeout", required_argument, NULL, O_OUT },
+	{ "progress-timeout", required_argument, NULL, O_PROG },
+	{ "completion-timeout-per-gib", required_argument, NULL, O_COMPL },
+	{ "bandwidth", required_argument, NULL, O_BW },
+	{ "rekey-bytes", required_argument, NULL, O_REKEY },
+	{ "ctl", required_argument, NULL, O_CTL },
+	{ "dump-frames", required_argument, NULL, O_DUMP },
+	{ "libvirt-uri", required_argument, NULL, O_VURI },
+	{ "domain", required_argument, NULL, O_DOM },
+	{ "check-only", no_argument, NULL, O_CHKONLY },
+	{ "force-check", required_argument, NULL, O_FORCE },
+	{ "undefine-source", no_argument, NULL, O_UNDEF },
+	{ "metrics", required_argument, NULL, O_METRICS },
+	{ "metrics-linger", required_argument, NULL, O_LINGER },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
 
 static int
 unit_arg(const char *flag, const char *s, uint32_t *out, struct ferr *e)
@@ -107,55 +168,6 @@ static int
 parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct config *cfg,
     struct ferr *e)
 {
-	enum { O_TO = 256, O_BIND, O_CERT, O_KEY, O_CA, O_PEER, O_CTO, O_MEM, O_DISK, O_STATE,
-		O_PAGE, O_BLOCK, O_PID, O_PAUSE, O_RESUME, O_CLEANUP, O_DOWNTIME, O_ROUNDS, O_JSON,
-		O_PROGRESS, O_NOPROGRESS, O_IF, O_PIN, O_KA, O_KAT, O_OUT, O_PROG, O_COMPL, O_BW,
-		O_REKEY, O_CTL, O_DUMP, O_VURI, O_DOM, O_CHKONLY, O_FORCE, O_UNDEF,
-		O_METRICS, O_LINGER };
-	static const struct option lo[] = {
-		{ "to", required_argument, NULL, O_TO },
-		{ "bind", required_argument, NULL, O_BIND },
-		{ "cert", required_argument, NULL, O_CERT },
-		{ "key", required_argument, NULL, O_KEY },
-		{ "ca", required_argument, NULL, O_CA },
-		{ "peer-name", required_argument, NULL, O_PEER },
-		{ "connect-timeout", required_argument, NULL, O_CTO },
-		{ "mem", required_argument, NULL, O_MEM },
-		{ "disk", required_argument, NULL, O_DISK },
-		{ "state", required_argument, NULL, O_STATE },
-		{ "page-size", required_argument, NULL, O_PAGE },
-		{ "block-size", required_argument, NULL, O_BLOCK },
-		{ "guest-pid", required_argument, NULL, O_PID },
-		{ "pause-cmd", required_argument, NULL, O_PAUSE },
-		{ "resume-cmd", required_argument, NULL, O_RESUME },
-		{ "cleanup-cmd", required_argument, NULL, O_CLEANUP },
-		{ "downtime", required_argument, NULL, O_DOWNTIME },
-		{ "max-rounds", required_argument, NULL, O_ROUNDS },
-		{ "json", no_argument, NULL, O_JSON },
-		{ "progress", no_argument, NULL, O_PROGRESS },
-		{ "no-progress", no_argument, NULL, O_NOPROGRESS },
-		{ "interface", required_argument, NULL, O_IF },
-		{ "pin", required_argument, NULL, O_PIN },
-		{ "keepalive", required_argument, NULL, O_KA },
-		{ "keepalive-timeout", required_argument, NULL, O_KAT },
-		{ "outage-timeout", required_argument, NULL, O_OUT },
-		{ "progress-timeout", required_argument, NULL, O_PROG },
-		{ "completion-timeout-per-gib", required_argument, NULL, O_COMPL },
-		{ "bandwidth", required_argument, NULL, O_BW },
-		{ "rekey-bytes", required_argument, NULL, O_REKEY },
-		{ "ctl", required_argument, NULL, O_CTL },
-		{ "dump-frames", required_argument, NULL, O_DUMP },
-		{ "libvirt-uri", required_argument, NULL, O_VURI },
-		{ "domain", required_argument, NULL, O_DOM },
-		{ "check-only", no_argument, NULL, O_CHKONLY },
-		{ "force-check", required_argument, NULL, O_FORCE },
-		{ "undefine-source", no_argument, NULL, O_UNDEF },
-		{ "metrics", required_argument, NULL, O_METRICS },
-		{ "metrics-linger", required_argument, NULL, O_LINGER },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	uint64_t v;
 	int ch, npins = 0;
 
@@ -338,6 +350,70 @@ emit_early_done(struct events *ev, const struct ferr *e)
 	ev_json(ev, "done", o);
 }
 
+/* A plan entry's full vector, parsed like a command line and dropped. */
+static int
+validate_entry(int argc, char **argv, struct ferr *e)
+{
+	struct send_opts o;
+	struct events ev = { "ferry-send", 0, NULL, 1 };
+	struct config cfg;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	memset(&cfg, 0, sizeof(cfg));
+	rc = parse_args(argc, argv, &o, &ev, &cfg, e);
+	if (rc == 0 && cfg.check)
+		rc = ferr_set(e, FERR_USAGE, "--check-config in a plan");
+	else if (rc == 1)
+		rc = ferr_set(e, FERR_USAGE, "--help in a plan");
+	else if (rc != 0)
+		config_blame(&cfg, optind, e);
+	config_fini(&cfg);
+	return rc;
+}
+
+/* `ferry-send --plan FILE ...`; -1 when the command line has no --plan. */
+static int
+plan_main(int argc, char **argv)
+{
+	struct plan_cli c;
+	struct plan p;
+	struct ferr e = { 0 };
+	struct events ev = { "ferry-send", 0, stdout, 0 };
+	char exe[4096];
+	ssize_t n;
+	int rc;
+
+	rc = plan_cli_split(argc, argv, lo, &c, &e);
+	if (c.plan == NULL) {
+		plan_cli_fini(&c);
+		return -1;
+	}
+	if (c.help) {
+		usage(stdout);
+		plan_cli_fini(&c);
+		return 0;
+	}
+	if (rc == 0)
+		rc = plan_load(c.plan, &p, &e);
+	if (rc != 0) {
+		fprintf(stderr, "ferry-send: %s\n", e.msg);
+		plan_cli_fini(&c);
+		return e.code == FERR_USAGE ? RES_USAGE : RES_ERROR;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(exe) - 1)
+		snprintf(exe, sizeof(exe), "%s", argv[0]);
+	else
+		exe[n] = '\0';
+	ev.json = c.json;
+	ev.quiet = c.quiet;
+	rc = plan_run(&p, &c, exe, validate_entry, &ev, &e);
+	plan_fini(&p);
+	plan_cli_fini(&c);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -350,9 +426,12 @@ main(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
 		return ctl_cli("ferry-send ctl SOCKET status|abort|bandwidth RATE [--json]", argc, argv);
+	signal(SIGPIPE, SIG_IGN);
+	rc = plan_main(argc, argv);
+	if (rc >= 0)
+		return rc;
 	ev.out = stdout;
 	memset(&o, 0, sizeof(o));
-	signal(SIGPIPE, SIG_IGN);
 	rc = parse_args(argc, argv, &o, &ev, &cfg, &e);
 	if (rc == 0 && cfg.check) {
 		config_print(&cfg, "ferry-send", stdout);
