@@ -161,7 +161,7 @@ FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -MMD -MP \
 FUZZ_LIB_SRC := $(addprefix src/common/,err.c rd.c wr.c frame.c msg.c msg_domain.c codec_lz4.c units.c \
 	pagehash.c bbuf.c resume.c tls.c tls_explain.c domxml.c domcheck.c dumpfmt.c framesplit.c config.c \
 	qmp.c qstream.c) \
-	src/receiver/rsess.c
+	src/receiver/rsess.c src/sender/plan.c
 FUZZ_REPLAY := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_HARNESSES))
 
 .PHONY: fuzz fuzz-build fuzz-clean
@@ -170,7 +170,7 @@ FUZZ_REPLAY := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_HARNESSES))
 all: $(FUZZ_REPLAY)
 
 $(BUILD)/fuzz-replay/%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/replay_main.o $(call obj,src/receiver/rsess.c) \
-		$(LIBCOMMON)
+		$(call obj,src/sender/plan.c) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	$(say) LD $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
