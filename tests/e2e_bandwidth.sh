@@ -148,8 +148,11 @@ rate_check "ctl bandwidth change" "$from" "$t_chg" 0 18 22 "before it, within 10
 to=$(round1_ts "$T/chg.json")
 check "ctl bandwidth change: measured for more than 4 s after it ($((to - t_chg - 1000)) ms)" \
 	[ "$((to - t_chg - 1000))" -gt 4000 ]
-rate_check "ctl bandwidth change" "$((t_chg + 1000))" "$to" 1 30 55 \
-	"takes effect within 1 s: the first 1 s window from 1 s after it is 30-55 MiB/s" first
+# One second is short next to the token bucket's burst (four 100 ms ticks,
+# so a loop that ran late catches up): the first window may run up to 20%
+# over while the ramp settles; the 5 s windows below hold the 10%.
+rate_check "ctl bandwidth change" "$((t_chg + 1000))" "$to" 1 30 60 \
+	"takes effect within 1 s: the first 1 s window from 1 s after it is 30-60 MiB/s" first
 rate_check "ctl bandwidth change" "$((t_chg + 1000))" "$to" 0 45 55 \
 	"from 1 s after it to the end of round 1, within 10% of 50 MiB/s"
 
