@@ -118,6 +118,9 @@ struct recv_totals {
 	uint64_t by_result[RES_INDOUBT + 1];
 };
 
+/* Add a session's counters (bytes, pages by kind, cuts, resumes). */
+void recv_totals_add(struct recv_totals *t, const struct rsession *rs);
+
 struct recvd {
 	struct recv_opts o;
 	struct event_base *base;

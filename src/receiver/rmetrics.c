@@ -23,18 +23,10 @@ sum_live(const struct recvd *d, struct recv_totals *t, uint32_t *active)
 	*t = d->totals;
 	*active = 0;
 	for (rs = d->sessions; rs != NULL; rs = rs->next) {
-		const struct rsess_stats *st = rsess_stats(rs->sess);
-
 		if (rs->finished)
 			continue;   /* already in the totals */
 		(*active)++;
-		t->logical_bytes += st->logical_bytes;
-		t->pages_zero += st->pages_zero;
-		t->pages_dedup += st->pages_dedup;
-		t->pages_lz4 += st->pages_lz4;
-		t->pages_raw += st->pages_raw;
-		t->cuts += rs->cuts;
-		t->resumes += rs->resumes;
+		recv_totals_add(t, rs);
 	}
 	for (c = d->conns; c != NULL; c = c->next)
 		if (c->bev != NULL)

@@ -279,11 +279,11 @@ run_on_commit(struct rsession *rs)
 	ev_log(&d->ev, "session %.16s: on-commit command started (pid %d)", rs->idhex, (int)pid);
 }
 
-/* A finished session's counters move from the live sessions to the totals. */
-static void
-add_to_totals(struct recv_totals *t, const struct rsession *rs, const struct rsess_stats *st,
-    enum result r)
+void
+recv_totals_add(struct recv_totals *t, const struct rsession *rs)
 {
+	const struct rsess_stats *st = rsess_stats(rs->sess);
+
 	t->logical_bytes += st->logical_bytes;
 	t->pages_zero += st->pages_zero;
 	t->pages_dedup += st->pages_dedup;
@@ -291,8 +291,6 @@ add_to_totals(struct recv_totals *t, const struct rsession *rs, const struct rse
 	t->pages_raw += st->pages_raw;
 	t->cuts += rs->cuts;
 	t->resumes += rs->resumes;
-	if ((unsigned)r < sizeof(t->by_result) / sizeof(t->by_result[0]))
-		t->by_result[r]++;
 }
 
 void
@@ -314,7 +312,10 @@ rsession_finish(struct rsession *rs, int code, const char *why)
 	d->active--;
 	d->served++;
 	d->last_result = r;
-	add_to_totals(&d->totals, rs, st, r);
+	/* A finished session's counters move from the live ones to the totals. */
+	recv_totals_add(&d->totals, rs);
+	if ((unsigned)r < sizeof(d->totals.by_result) / sizeof(d->totals.by_result[0]))
+		d->totals.by_result[r]++;
 	if (r == RES_OK) {
 		run_on_commit(rs);
 		ev_log(&d->ev, "session %.16s from %s: committed (%llu bytes applied, %llu ms, %u cuts)",
