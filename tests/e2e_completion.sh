@@ -43,6 +43,8 @@ expect "--mem completes files" "$T/dirA $T/fileA" ferry-send --mem "$T/"
 expect "--config completes files" "$T/fileA" ferry-send --config "$T/f"
 expect "--interface completes interfaces" "lo" ferry-recv --interface l
 expect "no file names for a duration" "" ferry-send --downtime ""
+expect "--log-level completes the levels" "debug error info warn" ferry-recv --log-level ""
+expect "--log-level by prefix" "warn" ferry-send --log-level w
 
 # Every flag of --help is offered after "--", and nothing else.
 for p in ferry-send ferry-recv ferry-inspect; do

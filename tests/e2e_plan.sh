@@ -90,8 +90,8 @@ kill "$POLL" 2>/dev/null
 wait "$POLL" 2>/dev/null
 check "plan of 4 guests exits 0 (${el}s)" [ "$rc" -eq 0 ]
 [ "$rc" -eq 0 ] || diag <"$T/plan1.log"
-check "4 ok lines on stderr" [ "$(grep -cE '^ferry-send: plan: g[1-4] ok \(exit 0, ' "$T/plan1.log")" -eq 4 ]
-check "summary line: 4 ok, 0 failed" grep -qx 'ferry-send: plan: 4 ok, 0 failed' "$T/plan1.log"
+check "4 ok lines on stderr" [ "$(grep -cE '^ferry-send: level=info msg="plan: g[1-4] ok \(exit 0, ' "$T/plan1.log")" -eq 4 ]
+check "summary line: 4 ok, 0 failed" grep -qx 'ferry-send: level=info msg="plan: 4 ok, 0 failed"' "$T/plan1.log"
 check "children's log lines are prefixed with the entry name" grep -q '^\[g3\] ferry-send: ' "$T/plan1.log"
 for n in 1 2 3 4; do
 	check "g$n: memory equals the source at pause time (cmp)" cmp "$T/paused/g$n-mem.img" "$T/dst/g$n-mem.img"
@@ -123,8 +123,8 @@ sleep 0.2
 kill "$POLL" 2>/dev/null
 wait "$POLL" 2>/dev/null
 check "plan with a refused entry exits 3 (refused), got $rc" [ "$rc" -eq 3 ]
-check "summary line: 2 ok, 1 failed" grep -qx 'ferry-send: plan: 2 ok, 1 failed' "$T/plan2.log"
-check "the failed entry is reported as refused" grep -q '^ferry-send: plan: g6 failed: refused (exit 3, ' "$T/plan2.log"
+check "summary line: 2 ok, 1 failed" grep -qx 'ferry-send: level=error msg="plan: 2 ok, 1 failed"' "$T/plan2.log"
+check "the failed entry is reported as refused" grep -q '^ferry-send: level=error msg="plan: g6 failed: refused (exit 3, ' "$T/plan2.log"
 st=$(awk '{print $3}' "/proc/${GPID[6]}/stat" 2>/dev/null)
 check "the refused guest is still running (state $st)" bash -c '[ -n "$1" ] && [ "$1" != T ] && [ "$1" != Z ]' _ "$st"
 check "the refused guest's destination was left alone" [ "$(stat -c %s "$T/dst/g6-mem.img")" -eq 1048576 ]
@@ -177,7 +177,7 @@ kill -TERM "$PLAN"
 wait "$PLAN"
 rc=$?
 check "SIGTERM during a plan: exit 4 (aborted), got $rc" [ "$rc" -eq 4 ]
-check "summary: 0 ok, 1 failed, 1 not started" grep -qx 'ferry-send: plan: 0 ok, 1 failed, 1 not started' "$T/plan5.log"
+check "summary: 0 ok, 1 failed, 1 not started" grep -qx 'ferry-send: level=error msg="plan: 0 ok, 1 failed, 1 not started"' "$T/plan5.log"
 [ "$rc" -eq 4 ] || diag <"$T/plan5.log"
 for n in 8 9; do
 	st=$(awk '{print $3}' "/proc/${GPID[$n]}/stat" 2>/dev/null)

@@ -152,7 +152,7 @@ ctl_free(struct ctl *c)
 }
 
 int
-ctl_request(const char *path, int argc, char **argv, int json, FILE *out)
+ctl_request(const char *path, int argc, char **argv, int json, ctl_show_fn show, FILE *out)
 {
 	struct sockaddr_un sun;
 	char buf[65536];
@@ -211,14 +211,17 @@ ctl_request(const char *path, int argc, char **argv, int json, FILE *out)
 		return 2;
 	}
 	rc = json_object_object_get_ex(r, "ok", &ok) && json_object_get_boolean(ok) ? 0 : 1;
-	fprintf(out, "%s\n", json_object_to_json_string_ext(r, json ? JSON_C_TO_STRING_PLAIN
-								   : JSON_C_TO_STRING_PRETTY));
+	if (!json && rc == 0 && show != NULL && argc > 0 && strcmp(argv[0], "status") == 0)
+		show(r, out);
+	else
+		fprintf(out, "%s\n", json_object_to_json_string_ext(r, json ? JSON_C_TO_STRING_PLAIN
+									   : JSON_C_TO_STRING_PRETTY));
 	json_object_put(r);
 	return rc;
 }
 
 int
-ctl_cli(const char *usage, int argc, char **argv)
+ctl_cli(const char *usage, int argc, char **argv, ctl_show_fn show)
 {
 	int json = 0, i, n = 0;
 	char *args[CTL_ARGS_MAX];
@@ -233,5 +236,5 @@ ctl_cli(const char *usage, int argc, char **argv)
 		else
 			args[n++] = argv[i];
 	}
-	return ctl_request(argv[2], n, args, json, stdout);
+	return ctl_request(argv[2], n, args, json, show, stdout);
 }

@@ -13,6 +13,7 @@
 
 #include "domcheck.h"
 #include "domxml.h"
+#include "rlog.h"
 #include "virt.h"
 
 static const char *
@@ -136,7 +137,7 @@ rvirt_check(struct rsession *rs, const struct msg_manifest *m, const struct msg_
 	dc_table_to_checks(t, out);
 	for (i = 0; i < t->n; i++)
 		if (t->row[i].status == DC_WAIVED)
-			ev_log(&d->ev, "session %.16s: domain '%s': check %s FAILED but is waived by the "
+			rs_log(rs, EV_WARN, "session %.16s: domain '%s': check %s FAILED but is waived by the "
 			    "sender's operator (--force-check): %s", rs->idhex, x->name, t->row[i].check,
 			    t->row[i].why);
 	rc = dc_table_result(t, &e);
@@ -199,14 +200,14 @@ rvirt_commit(struct rsession *rs, struct ferr *e)
 	if ((rc = virt_state(d->virt, x->name, &st, e)) != 0)
 		goto done;
 	snprintf(rs->domain_state, sizeof(rs->domain_state), "%s", virt_state_name(st));
-	ev_log(&d->ev, "session %.16s: domain '%s' defined from the transferred XML and %s (%s)",
+	rs_log(rs, EV_INFO, "session %.16s: domain '%s' defined from the transferred XML and %s (%s)",
 	    rs->idhex, x->name, st == VS_RUNNING ? "started" : "start reported", virt_state_name(st));
 done:
 	if (rc != 0 && defined) {
 		struct ferr e2 = { 0 };
 
 		if (virt_undefine(d->virt, x->name, &e2) != 0)
-			ev_log(&d->ev, "session %.16s: undefining '%s' after the failure: %s", rs->idhex,
+			rs_log(rs, EV_WARN, "session %.16s: undefining '%s' after the failure: %s", rs->idhex,
 			    x->name, e2.msg);
 	}
 	if (rc != 0)

@@ -99,8 +99,10 @@ split_long(int argc, char **argv, int *i, const struct option *lo, struct plan_c
 	}
 	if (strcmp(o->name, "help") == 0)
 		c->help = 1;
-	if (strcmp(o->name, "quiet") == 0)
+	if (strcmp(o->name, "quiet") == 0) {
 		c->quiet = 1;
+		c->log_level = "error";
+	}
 	c->common[c->ncommon++] = argv[*i];
 	if (o->has_arg == required_argument && eq == NULL) {
 		if (*i + 1 >= argc) {
@@ -109,7 +111,10 @@ split_long(int argc, char **argv, int *i, const struct option *lo, struct plan_c
 			return;
 		}
 		c->common[c->ncommon++] = argv[++*i];
+		v = argv[*i];
 	}
+	if (strcmp(o->name, "log-level") == 0)
+		c->log_level = v;
 }
 
 int
@@ -127,6 +132,8 @@ plan_cli_split(int argc, char **argv, const struct option *lo, struct plan_cli *
 			split_long(argc, argv, &i, lo, c, e);
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "-h") == 0) {
 			c->quiet |= a[1] == 'q';
+			if (a[1] == 'q')
+				c->log_level = "error";
 			c->help |= a[1] == 'h';
 			c->common[c->ncommon++] = argv[i];
 		} else if (e->code == 0) {
@@ -444,8 +451,8 @@ report_summary(struct entry_run *rs, size_t n, const struct plan_cli *c, struct 
 		if (rs[i].status > worst)
 			worst = rs[i].status;
 	}
-	ev_error(ev, "plan: %u ok, %u failed%s%.0u%s", ok, failed, skipped ? ", " : "", skipped,
-	    skipped ? " not started" : "");
+	ev_final(ev, failed || skipped ? EV_ERROR : EV_INFO, NULL, "plan: %u ok, %u failed%s%.0u%s",
+	    ok, failed, skipped ? ", " : "", skipped, skipped ? " not started" : "");
 	if (!c->json)
 		return worst;
 	o = json_object_new_object();
@@ -502,7 +509,7 @@ forward_signals(struct runner *u)
 		return;
 	u->forwarded = nsignals;
 	if (!u->stop)
-		ev_error(u->ev, "plan: signal %d: forwarding it to the running migrations, "
+		ev_final(u->ev, EV_WARN, NULL, "plan: signal %d: forwarding it to the running migrations, "
 		    "starting no more", (int)got_signal);
 	u->stop = 1;
 	for (size_t i = 0; i < u->n; i++)

@@ -27,6 +27,7 @@ struct plan_cli {
 	unsigned concurrency;    /* --concurrency N */
 	int json;                /* --json */
 	int quiet;               /* -q / --quiet (also passed on) */
+	const char *log_level;   /* the last --log-level value (-q: "error"), or NULL */
 	int help;                /* -h / --help */
 	char **common;           /* the other flags, in order (pointers into argv) */
 	int ncommon;

@@ -22,6 +22,7 @@ sctl_handle(void *ctx, int argc, char **argv)
 	struct ferr e = { 0 };
 	uint64_t bps;
 
+	ev_debug(m->ev, "control socket: %s%s%s", argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
 	if (strcmp(argv[0], "status") == 0)
 		return phase_status(m);
 	if (strcmp(argv[0], "abort") == 0) {

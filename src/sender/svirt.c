@@ -68,7 +68,7 @@ svirt_open(struct send_opts *o, struct events *ev, struct svirt **out, struct fe
 	domcheck_source(&s->table, s->dom);
 	for (i = 0; i < s->table.n; i++)
 		if (s->table.row[i].status == DC_WAIVED)
-			ev_log(ev, "WARNING: check %s failed and is waived (--force-check): %s",
+			ev_warn(ev, "WARNING: check %s failed and is waived (--force-check): %s",
 			    s->table.row[i].check, s->table.row[i].why);
 	if (!o->check_only && (rc = dc_table_result(&s->table, e)) != 0) {
 		ferr_wrap(e, "domain '%s'", s->dom->name);
@@ -108,12 +108,12 @@ svirt_add_checks(struct svirt *s, const struct msg_checks *c, struct events *ev)
 
 	s->have_dest = 1;
 	if (skipped > 0)
-		ev_log(ev, "the receiver reported %u check(s) this version does not know", skipped);
+		ev_warn(ev, "the receiver reported %u check(s) this version does not know", skipped);
 	for (i = 0; i < c->n; i++)
 		if (c->row[i].status == CS_FAIL)
-			ev_log(ev, "destination check %s failed: %s", c->row[i].name, c->row[i].why);
+			ev_warn(ev, "destination check %s failed: %s", c->row[i].name, c->row[i].why);
 		else if (c->row[i].status == CS_WAIVED)
-			ev_log(ev, "WARNING: destination check %s failed and is waived: %s",
+			ev_warn(ev, "WARNING: destination check %s failed and is waived: %s",
 			    c->row[i].name, c->row[i].why);
 }
 

@@ -4,7 +4,7 @@
 # `ferry-guest COMMAND --help`), so they never fall out of step with the
 # binary; a flag's value is completed from the word after it in the help:
 # FILE, SOCKET, CAPTURE, DUMP, KEYLOG, PATH -> file names, DIR -> directories,
-# IFNAME -> network interfaces.  Subcommands: `ctl SOCKET status|abort|...`
+# IFNAME -> network interfaces, LEVEL -> the log levels.  Subcommands: `ctl SOCKET status|abort|...`
 # of the two daemons, the commands of ferry-guest.
 #
 # Install as $(PREFIX)/share/bash-completion/completions/ferry-send (and the
@@ -39,6 +39,8 @@ _ferry_value() {   # complete the value of a flag whose metavar is $1
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
 	IFNAME)
 		mapfile -t COMPREPLY < <(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur") ;;
+	LEVEL)
+		mapfile -t COMPREPLY < <(compgen -W "error warn info debug" -- "$cur") ;;
 	*) COMPREPLY=() ;;
 	esac
 }
