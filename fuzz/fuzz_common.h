@@ -7,7 +7,8 @@
  * - fz_dup: copy bytes into a heap block of exactly that size, so ASan
  *   catches a read one byte past what a function was given.
  * - fz_check_payload: decode one frame payload with the decoder of its
- *   type (src/common/msg.c, and msg_domain.c for DOMAIN and CHECKS) and,
+ *   type (src/common/msg.c, msg_domain.c for DOMAIN and CHECKS,
+ *   msg_qemu.c for QSTREAM and QRETURN) and,
  *   when it decodes, check that encoding the result gives the same bytes
  *   back (the wire format has one encoding per value; ERROR, REFUSE and
  *   CHECKS text with control bytes: same length, stable after one pass).
@@ -26,6 +27,7 @@
 #include "err.h"
 #include "frame.h"
 #include "msg.h"
+#include "msg_qemu.h"
 #include "rd.h"
 #include "wr.h"
 
@@ -192,6 +194,144 @@ fz_walk_pages(const uint8_t *p, size_t n, const struct dev_desc *d, struct ferr 
 	if (rd_end(&r) != 0)
 		return ferr_set(e, FERR_PROTO_LENGTH, "PAGES: %zu bytes after %u entries", rd_left(&r),
 		    ph.count);
+	return 0;
+}
+
+/* Walk a QSTREAM payload as the receiver consumes it (PROTOCOL.md 4.17):
+ * the header, count items against the block table tab / *nblocks (room
+ * for FERRY_QBLOCKS_MAX; a BLOCKS item fills it and sets *nblocks), then
+ * the end of the payload.  Checks what msg_qitem_next promises of each
+ * item it accepts (written again here from 4.17, not with the decoder's
+ * code), puts each item again with the msg_qitem_put_* functions and,
+ * when the whole payload decoded, compares that frame with the input: one
+ * encoding per value.  Returns 0 when the whole payload decoded. */
+static inline int
+fz_walk_qstream(const uint8_t *p, size_t n, struct qitem_block *tab, uint32_t *nblocks,
+    struct ferr *e)
+{
+	struct msg_qstream h;
+	struct qitem it;
+	struct fz_out o;
+	struct rd r;
+	struct wr w;
+	size_t at;
+	uint32_t i, j;
+	int rc;
+
+	rd_init(&r, p, n);
+	if ((rc = msg_qstream_decode(&r, &h, e)) != 0) {
+		FZ_CHECK(rc < 0 && rc != FERR_NEED_MORE);
+		return rc;
+	}
+	FZ_CHECK(h.seq != 0 && h.count >= 1 && h.count <= FERRY_MAX_PAGES_PER_FRAME);
+	FZ_CHECK(r.off == 20 && rd_left(&r) / FERRY_QITEM_MIN >= h.count);
+	fz_out_init(&o, FERRY_FRAME_HDR_LEN + n + 64);
+	wr_init(&w, o.p, o.cap);
+	at = msg_qstream_begin(&w, &h);
+	FZ_CHECK(at == 0);
+	for (i = 0; i < h.count; i++) {
+		size_t before = r.off, wbefore = w.off;
+		uint32_t had = *nblocks;
+
+		if ((rc = msg_qitem_next(&r, tab, *nblocks, tab, &it, e)) != 0) {
+			FZ_CHECK(rc < 0 && rc != FERR_NEED_MORE);
+			if (rc == FERR_PROTO_STATE)
+				FZ_CHECK(had != 0 && *nblocks == had);
+			goto out;
+		}
+		FZ_CHECK(r.err == 0 && r.off > before && r.off <= n);
+		switch (it.type) {
+		case QI_OPAQUE:
+			FZ_CHECK(it.len >= 1 && it.data == p + before + 5 && r.off - before == 5 + (size_t)it.len);
+			(void)fz_touch(it.data, it.len);
+			FZ_CHECK(msg_qitem_put_opaque(&w, it.data, it.len) == 0);
+			break;
+		case QI_BLOCKS:
+			FZ_CHECK(had == 0 && it.len == 0);
+			FZ_CHECK(it.nblocks >= 1 && it.nblocks <= FERRY_QBLOCKS_MAX);
+			for (j = 0; j < it.nblocks; j++) {
+				uint32_t k;
+
+				FZ_CHECK(tab[j].id_len >= 1 && strnlen(tab[j].id, sizeof(tab[j].id)) == tab[j].id_len);
+				FZ_CHECK(tab[j].len != 0 && tab[j].len % FERRY_QPAGE_SIZE == 0 &&
+				    tab[j].len <= FERRY_DEVICE_SIZE_MAX);
+				for (k = 0; k < j; k++)
+					FZ_CHECK(strcmp(tab[j].id, tab[k].id) != 0);
+			}
+			*nblocks = it.nblocks;
+			FZ_CHECK(msg_qitem_put_blocks(&w, tab, it.nblocks) == 0);
+			break;
+		case QI_PAGE: {
+			const struct qitem_block *b;
+
+			FZ_CHECK(had >= 1 && it.block < had && (it.rec & ~FERRY_QREC_KNOWN) == 0);
+			b = &tab[it.block];
+			FZ_CHECK(it.offset % FERRY_QPAGE_SIZE == 0 && it.offset < b->len);
+			FZ_CHECK(it.kind >= PK_ZERO && it.kind <= PK_RAW);
+			FZ_CHECK((it.rec & FERRY_QREC_DATA) != 0 || it.kind == PK_ZERO);
+			FZ_CHECK(it.len == 8 + ((it.rec & FERRY_QREC_CONT) ? 0 : 1 + (uint32_t)b->id_len) +
+			    ((it.rec & FERRY_QREC_DATA) ? FERRY_QPAGE_SIZE : 1));
+			if (it.kind == PK_ZERO || it.kind == PK_REF)
+				FZ_CHECK(it.payload == NULL && it.payload_len == 0);
+			if (it.kind == PK_REF)
+				FZ_CHECK(it.src_block < had && it.src_offset % FERRY_QPAGE_SIZE == 0 &&
+				    it.src_offset < tab[it.src_block].len);
+			if (it.kind == PK_LZ4)
+				FZ_CHECK(it.payload_len >= 1 && it.payload_len < FERRY_QPAGE_SIZE);
+			if (it.kind == PK_RAW)
+				FZ_CHECK(it.payload_len == FERRY_QPAGE_SIZE);
+			if (it.kind == PK_LZ4 || it.kind == PK_RAW) {
+				FZ_CHECK(it.payload >= p && (size_t)(it.payload - p) <= n - it.payload_len);
+				FZ_CHECK(it.payload + it.payload_len == p + r.off);
+				(void)fz_touch(it.payload, it.payload_len);
+			}
+			FZ_CHECK(r.off - before == qitem_page_size(it.kind, it.payload_len));
+			FZ_CHECK(msg_qitem_put_page(&w, &it) == 0);
+			break;
+		}
+		default:
+			FZ_CHECK(!"msg_qitem_next accepted an unknown item type");
+		}
+		/* Each item is put back in as many bytes as it took. */
+		FZ_CHECK(w.off - wbefore == r.off - before);
+	}
+	if (rd_end(&r) != 0) {
+		rc = ferr_set(e, FERR_PROTO_LENGTH, "QSTREAM: %zu bytes after %u items", rd_left(&r),
+		    h.count);
+		goto out;
+	}
+	msg_qstream_end(&w, at, h.count);
+	FZ_CHECK(w.err == 0);
+	o.len = w.off;
+	fz_same_frame(&o, FT_QSTREAM, p, n);
+	rc = 0;
+out:
+	free(o.p);
+	return rc;
+}
+
+/* QRETURN (4.18): decode, check, encode again to the same frame. */
+static inline int
+fz_check_qreturn(const uint8_t *p, size_t n, struct ferr *e)
+{
+	struct msg_qreturn m;
+	struct fz_out o;
+	struct wr w;
+	int rc;
+
+	if ((rc = msg_qreturn_decode(p, n, &m, e)) != 0) {
+		FZ_CHECK(rc < 0 && rc != FERR_NEED_MORE);
+		return rc;
+	}
+	FZ_CHECK(n > 8 && m.len == n - 8 && m.data == p + 8);
+	FZ_CHECK(m.len <= FERRY_QRETURN_MAX && m.offset <= FERRY_QRETURN_MAX - m.len);
+	(void)fz_touch(m.data, m.len);
+	fz_out_init(&o, FERRY_FRAME_HDR_LEN + n + 64);
+	wr_init(&w, o.p, o.cap);
+	FZ_CHECK(msg_qreturn_encode(&w, &m) == 0);
+	o.len = w.off;
+	fz_same_frame(&o, FT_QRETURN, p, n);
+	free(o.p);
 	return 0;
 }
 
@@ -459,6 +599,19 @@ fz_check_payload(uint8_t type, const uint8_t *p, size_t n, struct ferr *e)
 		free(m2);
 		break;
 	}
+	case FT_QSTREAM: {
+		/* A frame on its own: no block table yet. */
+		struct qitem_block *tab = calloc(FERRY_QBLOCKS_MAX, sizeof(*tab));
+		uint32_t nb = 0;
+
+		FZ_CHECK(tab != NULL);
+		rc = fz_walk_qstream(p, n, tab, &nb, e);
+		free(tab);
+		break;
+	}
+	case FT_QRETURN:
+		rc = fz_check_qreturn(p, n, e);
+		break;
 	default:
 		FZ_CHECK(!"frame_decode_hdr accepted an unknown type");
 	}

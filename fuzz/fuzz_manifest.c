@@ -42,7 +42,10 @@ check_manifest(const struct msg_manifest *m)
 
 		FZ_CHECK(memchr(d->name, '\0', sizeof(d->name)) != NULL);
 		FZ_CHECK(d->id != 0);
-		FZ_CHECK(d->kind == DK_MEMORY || d->kind == DK_DISK);
+		FZ_CHECK(d->kind == DK_MEMORY || d->kind == DK_DISK || d->kind == DK_QEMU);
+		/* A QEMU stream is the only device: unit 4096, no state blob. */
+		if (d->kind == DK_QEMU)
+			FZ_CHECK(m->ndev == 1 && d->unit == FERRY_QPAGE_SIZE && m->state_size == 0);
 		FZ_CHECK(name_ok(d->name));
 		FZ_CHECK(d->unit != 0);
 		FZ_CHECK(d->size >= 1 && d->size <= FERRY_DEVICE_SIZE_MAX);

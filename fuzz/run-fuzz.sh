@@ -40,7 +40,7 @@ fi
 # names), short strings for the CLI parsers.
 max_len() {
 	case $1 in
-	fuzz_rsess | fuzz_pages) echo 16384 ;;
+	fuzz_rsess | fuzz_pages | fuzz_qframe) echo 16384 ;;
 	fuzz_manifest) echo 20000 ;;
 	fuzz_frame | fuzz_lz4) echo 8192 ;;
 	fuzz_resume) echo 1024 ;;

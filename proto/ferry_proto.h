@@ -32,7 +32,9 @@ enum ferry_frame_type {
 	FT_PONG = 15,      /* both */
 	FT_DOMAIN = 16,    /* S->R: a libvirt domain's XML and check options (CAP_DOMAIN) */
 	FT_CHECKS = 17,    /* R->S: the receiver's pre-flight check rows (CAP_DOMAIN) */
-	FT_COUNT = 18
+	FT_QSTREAM = 18,   /* S->R: a piece of a QEMU migration stream (CAP_QEMU) */
+	FT_QRETURN = 19,   /* R->S: bytes of QEMU's return path (CAP_QEMU) */
+	FT_COUNT = 20
 };
 
 /* Section 4.12: resume */
@@ -51,7 +53,8 @@ enum ferry_resume_status {
 
 /* Section 4.1: capabilities (bit flags) */
 #define FERRY_CAP_DOMAIN       1u    /* DOMAIN and CHECKS frames (section 4.15) */
-#define FERRY_CAPS_KNOWN       1u
+#define FERRY_CAP_QEMU         2u    /* a QEMU stream: QSTREAM and QRETURN (section 4.17) */
+#define FERRY_CAPS_KNOWN       3u
 
 /* Section 4.3: manifest limits */
 #define FERRY_MAX_DEVICES      64u
@@ -66,7 +69,24 @@ enum ferry_device_kind {
 	DK_INVALID = 0,
 	DK_MEMORY = 1,
 	DK_DISK = 2,
+	DK_QEMU = 3,   /* a QEMU migration stream (CAP_QEMU): the only device */
 };
+
+/* Sections 4.17 and 4.18: QEMU streams (CAP_QEMU) */
+enum ferry_qitem_type {
+	QI_INVALID = 0,
+	QI_OPAQUE = 1,   /* u8 type, u32 len, len bytes */
+	QI_BLOCKS = 2,   /* u8 type, u16 n, n x (str8 id, u64 len) */
+	QI_PAGE = 3,     /* u8 type, u8 rec, u16 block, u64 offset, u8 kind, payload */
+};
+#define FERRY_QREC_DATA        1u    /* PAGE rec: a data record (else a zero record) */
+#define FERRY_QREC_CONT        2u    /* PAGE rec: the record had CONTINUE (no block id) */
+#define FERRY_QREC_KNOWN       3u
+#define FERRY_QPAGE_SIZE       4096u /* QEMU's target page on x86 */
+#define FERRY_QBLOCKS_MAX      256u  /* RAM blocks in a BLOCKS item */
+#define FERRY_QBLOCK_ID_MAX    255u  /* bytes of a block id */
+#define FERRY_QRETURN_MAX      (1024u * 1024u) /* return-path bytes a session may carry */
+#define FERRY_QITEM_MIN        6u    /* the smallest item: an OPAQUE of 1 byte */
 
 /* Section 4.5: pages */
 #define FERRY_MAX_PAGES_PER_FRAME 4096u

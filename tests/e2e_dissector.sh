@@ -175,7 +175,7 @@ check "ferry frames are shown ($n packets)" [ "$n" -gt 0 ]
 
 # stream_types N: the frame type names of TCP stream N, in capture order
 names=(x HELLO WELCOME MANIFEST ACCEPT REFUSE PAGES ACK STATE COMMIT COMMITTED ERROR RESUME RESUMED PING PONG
-	DOMAIN CHECKS)
+	DOMAIN CHECKS QSTREAM QRETURN)
 stream_types() {
 	awk -F'\t' -v s="$1" '$1 == s { print $3 }' "$T/types.tsv" | tr ',' '\n' |
 		while read -r t; do echo "${names[$t]:-?$t}"; done | tr '\n' ' '

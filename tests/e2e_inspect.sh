@@ -259,4 +259,47 @@ ok &= recs[-1]["record"] == "summary" and recs[-1]["errors"] == 0
 ok &= recs[-1]["types"]["DOMAIN"]["count"] == 2 and recs[-1]["types"]["CHECKS"]["count"] == 1
 sys.exit(0 if ok else 1)
 EOF
+
+# QSTREAM and QRETURN (sections 4.17, 4.18) in a dump built here: a
+# MANIFEST with a QEMU device, a first QSTREAM with the block list and a
+# page of each kind, a second one whose pages use that table, a QRETURN.
+python3 - "$REPO" >"$T/qemu.fdump" <<'EOF'
+import os, struct, sys
+sys.path.insert(0, os.path.join(sys.argv[1], "fuzz"))
+import make_dump_seeds as md  # noqa: E402
+ms = md.ms
+sid = bytes(range(0x30, 0x40))
+welcome = ms.frame(ms.WELCOME, struct.pack(">IHHII", ms.MAGIC, ms.VERSION, 0, 2,
+                                           ms.MAX_FRAME_DEFAULT) + sid)
+items = [(md.SENT, ms.hello(ms.SEED, caps=2)), (md.RECEIVED, welcome), ("sid", sid),
+         (md.SENT, ms.manifest([(1, ms.QEMU, 4096, 64 << 20, b"web1")])),
+         (md.RECEIVED, ms.seqmsg(ms.ACCEPT, 1)),
+         (md.SENT, ms.qstream(1, 0, ms.QSTREAM_FIRST)),
+         (md.RECEIVED, ms.seqmsg(ms.ACK, 1)),
+         (md.SENT, ms.qstream(2, 20000, [ms.q_page(ms.QREC_DATA, 1, 0, ms.ZERO),
+                                         ms.q_opaque(b"\x10\x00\x00\x00\x00\x00\x00\x00")])),
+         (md.RECEIVED, ms.qreturn(0, b"\x00\x01\x00\x04\x00\x00\x00\x00"))]
+sys.stdout.buffer.write(md.dump(md.SENDER, items))
+EOF
+"$I" -v "$T/qemu.fdump" >"$T/qemu.txt"
+check "QSTREAM/QRETURN dump: ferry-inspect exit 0" [ $? -eq 0 ]
+check "MANIFEST (text): the device of kind qemu" grep -q 'kind=qemu unit=4096' "$T/qemu.txt"
+check "QSTREAM (text): header, item counts, page kinds and stream bytes on the frame's line" \
+	grep -q ' QSTREAM .*seq=1 stream_off=0 count=7 opaque=1 blocks=1 zero=2 ref=1 lz4=1 raw=1 stream_bytes=16485$' "$T/qemu.txt"
+check "QSTREAM (text): one line per item, pages with their block and record length" \
+	grep -q '^ *type=page record=data cont=false block=pc.ram offset=0 kind=raw record_len=4111$' "$T/qemu.txt"
+check "QSTREAM (text): a later frame's pages use the session's block table" \
+	grep -q ' QSTREAM .*seq=2 stream_off=20000 count=2 opaque=1 blocks=0 zero=1 .*stream_bytes=4121$' "$T/qemu.txt"
+check "QRETURN (text): offset and data bytes" grep -q ' QRETURN .*offset=0 data_bytes=8$' "$T/qemu.txt"
+"$I" --json "$T/qemu.fdump" >"$T/qemu.jsonl"
+check "QSTREAM/QRETURN (--json): no errors, counts per type" python3 - "$T/qemu.jsonl" <<'EOF'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+s = recs[-1]
+ok = s["record"] == "summary" and s["errors"] == 0
+ok &= s["types"]["QSTREAM"]["count"] == 2 and s["types"]["QRETURN"]["count"] == 1
+q = [r["fields"] for r in recs if r["record"] == "frame" and r["type"] == "QSTREAM"]
+ok &= q[0]["stream_bytes"] == 16485 and q[1]["zero"] == 1 and q[1]["stream_bytes"] == 4121
+sys.exit(0 if ok else 1)
+EOF
 t_done

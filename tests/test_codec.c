@@ -1588,7 +1588,7 @@ test_manifest_bad_device_fields(void **state)
 	d = good_dev(1, "a");
 	d.kind = DK_INVALID;
 	assert_int_equal(man_one(d, &e), FERR_PROTO_RANGE);
-	d.kind = 3;
+	d.kind = 4;             /* 3 is DK_QEMU: tests/test_msg_qemu.c */
 	assert_int_equal(man_one(d, &e), FERR_PROTO_RANGE);
 	d = good_dev(1, "a");
 	d.rsv = 1;

@@ -9,8 +9,13 @@
  * fields and re-encode with ferry's encoders to the same bytes; an invalid
  * one must fail with exactly its listed error code.
  *
- * Then: at least 60 vectors, every frame type 1..17 in a valid vector, and
- * every PAGES entry kind (and a short last unit) in a valid vector. */
+ * QSTREAM is decoded the same way: the header, count items against the
+ * block table (context qblocks, then any BLOCKS item), LZ4 pages
+ * decompressed to 4096 bytes, nothing left over.
+ *
+ * Then: at least 60 vectors, every frame type 1..19 in a valid vector,
+ * every PAGES entry kind (and a short last unit) in a valid vector, and
+ * every QSTREAM item type and page kind in a valid vector. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +33,7 @@
 #include "ferry_proto.h"
 #include "frame.h"
 #include "msg.h"
+#include "msg_qemu.h"
 #include "rd.h"
 #include "wr.h"
 
@@ -51,6 +57,8 @@ struct vec {
 	uint32_t max_payload;
 	struct dev_desc ctx[FERRY_MAX_DEVICES];
 	uint32_t nctx;
+	struct qitem_block *qctx;   /* the session's block table, FERRY_QBLOCKS_MAX */
+	uint32_t nqctx;
 	uint8_t *bytes;
 	size_t n, cap;
 	int valid;              /* 1, 0, or -1 when missing */
@@ -249,6 +257,44 @@ parse_hex(struct vec *v, char *s, int line)
 		perr(v, line, "odd number of hex digits");
 }
 
+/* "qblock id=pc.ram len=65536": one entry of the session's block table */
+static void
+parse_qblock(struct vec *v, char *s, int line)
+{
+	struct qitem_block *b;
+	char *tok, *save = NULL;
+	int have = 0;
+
+	if (v->qctx == NULL && (v->qctx = calloc(FERRY_QBLOCKS_MAX, sizeof(*v->qctx))) == NULL)
+		abort();
+	if (v->nqctx == FERRY_QBLOCKS_MAX) {
+		perr(v, line, "too many context qblocks");
+		return;
+	}
+	b = &v->qctx[v->nqctx];
+	for (tok = strtok_r(s, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (eq == NULL) {
+			perr(v, line, "context: '%s' is not KEY=VALUE", tok);
+			return;
+		}
+		*eq++ = '\0';
+		if (strcmp(tok, "id") == 0 && strlen(eq) >= 1 && strlen(eq) <= FERRY_QBLOCK_ID_MAX) {
+			b->id_len = (uint8_t)strlen(eq);
+			memcpy(b->id, eq, b->id_len + 1);
+			have |= 1;
+		} else if (strcmp(tok, "len") == 0 && parse_u64(eq, &b->len) == 0) {
+			have |= 2;
+		} else {
+			perr(v, line, "context: qblock %s=%s", tok, eq);
+		}
+	}
+	if (have != 3)
+		perr(v, line, "context: a qblock needs id and len");
+	v->nqctx++;
+}
+
 /* "device id=1 kind=memory unit=4096 size=16384" */
 static void
 parse_context(struct vec *v, char *s, int line)
@@ -257,8 +303,12 @@ parse_context(struct vec *v, char *s, int line)
 	char *tok, *save = NULL;
 	int have = 0;
 
+	if (strncmp(s, "qblock ", 7) == 0) {
+		parse_qblock(v, s + 7, line);
+		return;
+	}
 	if (strncmp(s, "device ", 7) != 0) {
-		perr(v, line, "context: only 'device ...' is known");
+		perr(v, line, "context: only 'device ...' and 'qblock ...' are known");
 		return;
 	}
 	if (v->nctx == FERRY_MAX_DEVICES) {
@@ -429,6 +479,7 @@ free_vector(struct vec *v)
 		free(v->f[i].val);
 	}
 	free(v->f);
+	free(v->qctx);
 	free(v->bytes);
 	free(v->contains);
 	free(v->name);
@@ -524,7 +575,19 @@ sym_value(const char *key, const char *val, uint64_t *out)
 	unsigned t;
 
 	last = last ? last + 1 : key;
-	if (strcmp(last, "type") == 0) {
+	if (strcmp(last, "type") == 0 && strncmp(key, "item[", 5) == 0) {
+		static const char *const qi[] = { NULL, "OPAQUE", "BLOCKS", "PAGE" };
+
+		for (t = 1; t < 4; t++)
+			if (strcmp(qi[t], val) == 0)
+				return (int)(*out = t, 0);
+	} else if (strcmp(last, "kind") == 0 && strncmp(key, "item[", 5) == 0) {
+		static const char *const pk[] = { NULL, "ZERO", "REF", "LZ4", "RAW" };
+
+		for (t = 1; t < 5; t++)
+			if (strcmp(pk[t], val) == 0)
+				return (int)(*out = t, 0);
+	} else if (strcmp(last, "type") == 0) {
 		for (t = 1; t < FT_COUNT; t++)
 			if (strcmp(frame_name((uint8_t)t), val) == 0)
 				return (int)(*out = t, 0);
@@ -539,6 +602,8 @@ sym_value(const char *key, const char *val, uint64_t *out)
 			return (int)(*out = DK_MEMORY, 0);
 		if (strcmp(val, "disk") == 0)
 			return (int)(*out = DK_DISK, 0);
+		if (strcmp(val, "qemu") == 0)
+			return (int)(*out = DK_QEMU, 0);
 	} else if (strcmp(last, "status") == 0 && strncmp(key, "row[", 4) == 0) {
 		static const char *const cs[] = { NULL, "PASS", "FAIL", "WAIVED" };
 
@@ -754,11 +819,19 @@ struct decoded {
 		struct msg_resumed resumed;
 		struct msg_domain domain;
 		struct msg_checks checks;
+		struct msg_qreturn qret;
 	} u;
 	struct msg_pages ph;
 	struct page_entry *pe;
 	uint64_t *unit_fnv;
 	uint32_t npe;
+	/* QSTREAM */
+	struct msg_qstream qh;
+	struct qitem *qi;
+	uint64_t *qpage_fnv;        /* LZ4 items: FNV-1a of the decompressed page */
+	uint32_t nqi;
+	struct qitem_block *qtab;   /* the block table after the frame */
+	uint32_t qnblocks;
 };
 
 static const struct dev_desc *
@@ -821,6 +894,52 @@ decode_pages(const struct vec *v, const uint8_t *p, size_t n, struct decoded *d,
 	return 0;
 }
 
+/* QSTREAM as the receiver applies it: header, count items against the
+ * session's block table (the context's, filled by a BLOCKS item), LZ4
+ * pages decompressed to 4096 bytes, nothing left over. */
+static int
+decode_qstream(const struct vec *v, const uint8_t *p, size_t n, struct decoded *d, struct ferr *e)
+{
+	struct rd r;
+	uint32_t i;
+	int rc;
+
+	d->qtab = calloc(FERRY_QBLOCKS_MAX, sizeof(*d->qtab));
+	if (d->qtab == NULL)
+		abort();
+	if (v->nqctx != 0)
+		memcpy(d->qtab, v->qctx, v->nqctx * sizeof(*d->qtab));
+	d->qnblocks = v->nqctx;
+	rd_init(&r, p, n);
+	if ((rc = msg_qstream_decode(&r, &d->qh, e)) != 0)
+		return rc;
+	d->qi = calloc(d->qh.count, sizeof(*d->qi));
+	d->qpage_fnv = calloc(d->qh.count, sizeof(*d->qpage_fnv));
+	if (d->qi == NULL || d->qpage_fnv == NULL)
+		abort();
+	for (i = 0; i < d->qh.count; i++) {
+		struct qitem *it = &d->qi[i];
+
+		if ((rc = msg_qitem_next(&r, d->qtab, d->qnblocks, d->qtab, it, e)) != 0)
+			return rc;
+		d->nqi = i + 1;
+		if (it->type == QI_BLOCKS)
+			d->qnblocks = it->nblocks;
+		if (it->type == QI_PAGE && it->kind == PK_LZ4) {
+			uint8_t page[FERRY_QPAGE_SIZE];
+
+			if ((rc = codec_lz4_decode(it->payload, it->payload_len, page, sizeof(page),
+			    "QSTREAM: LZ4 page", e)) != 0)
+				return rc;
+			d->qpage_fnv[i] = fnv1a64(page, sizeof(page));
+		}
+	}
+	if (rd_end(&r) != 0)
+		return ferr_set(e, FERR_PROTO_LENGTH, "QSTREAM: %zu bytes after %u items", rd_left(&r),
+		    d->qh.count);
+	return 0;
+}
+
 static int
 decode_payload(const struct vec *v, const uint8_t *p, size_t n, struct decoded *d, struct ferr *e)
 {
@@ -842,6 +961,8 @@ decode_payload(const struct vec *v, const uint8_t *p, size_t n, struct decoded *
 	case FT_RESUMED: return msg_resumed_decode(p, n, &d->u.resumed, e);
 	case FT_DOMAIN: return msg_domain_decode(p, n, &d->u.domain, e);
 	case FT_CHECKS: return msg_checks_decode(p, n, &d->u.checks, e);
+	case FT_QSTREAM: return decode_qstream(v, p, n, d, e);
+	case FT_QRETURN: return msg_qreturn_decode(p, n, &d->u.qret, e);
 	default: return ferr_set(e, FERR_INTERNAL, "test: no decoder for type %u", d->h.type);
 	}
 }
@@ -1002,6 +1123,59 @@ emit_fields(const struct decoded *d, struct outs *os)
 			out_blob(os, O_STR, c->why, strlen(c->why), k);
 		}
 		break;
+	case FT_QSTREAM:
+		OUT_NUM(os, d->qh.seq, "seq");
+		OUT_NUM(os, d->qh.stream_off, "stream_off");
+		OUT_NUM(os, d->qh.count, "count");
+		for (i = 0; i < d->nqi; i++) {
+			const struct qitem *it = &d->qi[i];
+			char k[64];
+			uint32_t j;
+
+			OUT_NUM(os, it->type, "item[%u].type", i);
+			switch (it->type) {
+			case QI_OPAQUE:
+				OUT_NUM(os, it->len, "item[%u].len", i);
+				snprintf(k, sizeof(k), "item[%u].data", i);
+				out_blob(os, O_BYTES, it->data, it->len, k);
+				break;
+			case QI_BLOCKS:
+				OUT_NUM(os, it->nblocks, "item[%u].nblocks", i);
+				for (j = 0; j < it->nblocks; j++) {
+					snprintf(k, sizeof(k), "item[%u].block[%u].id", i, j);
+					out_blob(os, O_STR, d->qtab[j].id, d->qtab[j].id_len, k);
+					OUT_NUM(os, d->qtab[j].len, "item[%u].block[%u].len", i, j);
+				}
+				break;
+			case QI_PAGE:
+				OUT_NUM(os, it->rec, "item[%u].rec", i);
+				OUT_NUM(os, it->block, "item[%u].block", i);
+				OUT_NUM(os, it->offset, "item[%u].offset", i);
+				OUT_NUM(os, it->kind, "item[%u].kind", i);
+				OUT_NUM(os, it->len, "item[%u].len", i);
+				if (it->kind == PK_REF) {
+					OUT_NUM(os, it->src_block, "item[%u].src_block", i);
+					OUT_NUM(os, it->src_offset, "item[%u].src_offset", i);
+					snprintf(k, sizeof(k), "item[%u].hash", i);
+					out_blob(os, O_BYTES, it->hash, FERRY_HASH_LEN, k);
+				} else if (it->kind == PK_LZ4) {
+					OUT_NUM(os, it->payload_len, "item[%u].clen", i);
+					OUT_NUM(os, fnv1a64(it->payload, it->payload_len), "item[%u].data_fnv1a64", i);
+					OUT_NUM(os, d->qpage_fnv[i], "item[%u].page_fnv1a64", i);
+				} else if (it->kind == PK_RAW) {
+					OUT_NUM(os, fnv1a64(it->payload, it->payload_len), "item[%u].data_fnv1a64", i);
+				}
+				break;
+			default:
+				break;
+			}
+		}
+		break;
+	case FT_QRETURN:
+		OUT_NUM(os, d->u.qret.offset, "offset");
+		OUT_NUM(os, d->u.qret.len, "len");
+		out_blob(os, O_BYTES, d->u.qret.data, d->u.qret.len, "data");
+		break;
 	default:
 		break;
 	}
@@ -1031,6 +1205,22 @@ reencode(const struct decoded *d, struct wr *w)
 	case FT_RESUMED: return msg_resumed_encode(w, &d->u.resumed);
 	case FT_DOMAIN: return msg_domain_encode(w, &d->u.domain);
 	case FT_CHECKS: return msg_checks_encode(w, &d->u.checks);
+	case FT_QRETURN: return msg_qreturn_encode(w, &d->u.qret);
+	case FT_QSTREAM:
+		at = msg_qstream_begin(w, &d->qh);
+		if (at == SIZE_MAX)
+			return -1;
+		for (i = 0; i < d->nqi; i++) {
+			const struct qitem *it = &d->qi[i];
+			int rc = it->type == QI_OPAQUE ? msg_qitem_put_opaque(w, it->data, it->len)
+			    : it->type == QI_BLOCKS ? msg_qitem_put_blocks(w, d->qtab, it->nblocks)
+			    : msg_qitem_put_page(w, it);
+
+			if (rc != 0)
+				return -1;
+		}
+		msg_qstream_end(w, at, d->qh.count);
+		return w->err ? -1 : 0;
 	case FT_PAGES:
 		at = msg_pages_begin(w, &d->ph);
 		if (at == SIZE_MAX)
@@ -1125,6 +1315,9 @@ out:
 	outs_free(&os);
 	free(d->pe);
 	free(d->unit_fnv);
+	free(d->qi);
+	free(d->qpage_fnv);
+	free(d->qtab);
 	free(d);
 	return r->bad;
 }
@@ -1251,6 +1444,56 @@ test_page_kinds_covered(void **state)
 		fail_msg("%d PAGES entry cases not covered", missing);
 }
 
+/* Every QSTREAM item type and every page kind of a PAGE item in a valid
+ * vector, and a PAGE with each rec value. */
+static void
+test_qstream_items_covered(void **state)
+{
+	int types[4] = { 0 }, kinds[5] = { 0 }, recs[4] = { 0 }, missing = 0;
+	size_t i, j;
+	unsigned k;
+
+	(void)state;
+	for (i = 0; i < g_nvec; i++) {
+		const struct vec *v = g_vecs[i];
+
+		if (v->valid != 1 || v->perr[0] != '\0' || v->n == 0 || v->bytes[0] != FT_QSTREAM)
+			continue;
+		for (j = 0; j < v->nf; j++) {
+			const char *key = v->f[j].key, *dot = strrchr(key, '.');
+			uint64_t x;
+
+			if (strncmp(key, "item[", 5) != 0 || dot == NULL || strchr(dot, ']') != NULL)
+				continue;
+			if (sym_value(key, v->f[j].val, &x) != 0 && parse_u64(v->f[j].val, &x) != 0)
+				continue;
+			if (strcmp(dot, ".type") == 0 && x < 4)
+				types[x]++;
+			else if (strcmp(dot, ".kind") == 0 && x < 5)
+				kinds[x]++;
+			else if (strcmp(dot, ".rec") == 0 && x < 4)
+				recs[x]++;
+		}
+	}
+	for (k = QI_OPAQUE; k <= QI_PAGE; k++)
+		if (!types[k]) {
+			print_message("# no valid QSTREAM vector with an item of type %u\n", k);
+			missing++;
+		}
+	for (k = PK_ZERO; k <= PK_RAW; k++)
+		if (!kinds[k]) {
+			print_message("# no valid QSTREAM vector with a PAGE of kind %u\n", k);
+			missing++;
+		}
+	for (k = 0; k < 4; k++)
+		if (!recs[k]) {
+			print_message("# no valid QSTREAM vector with a PAGE of rec %u\n", k);
+			missing++;
+		}
+	if (missing)
+		fail_msg("%d QSTREAM item cases not covered", missing);
+}
+
 /* ---- main ---- */
 
 static int
@@ -1289,7 +1532,7 @@ main(int argc, char **argv)
 	}
 	g_nvec = (size_t)n;
 	g_vecs = calloc(g_nvec ? g_nvec : 1, sizeof(*g_vecs));
-	tests = calloc(g_nvec + 3, sizeof(*tests));
+	tests = calloc(g_nvec + 4, sizeof(*tests));
 	if (g_vecs == NULL || tests == NULL)
 		abort();
 	for (i = 0; i < n; i++) {
@@ -1306,8 +1549,10 @@ main(int argc, char **argv)
 	tests[n + 1].test_func = test_types_covered;
 	tests[n + 2].name = "vectors_cover_every_page_kind";
 	tests[n + 2].test_func = test_page_kinds_covered;
+	tests[n + 3].name = "vectors_cover_every_qstream_item";
+	tests[n + 3].test_func = test_qstream_items_covered;
 
-	rc = _cmocka_run_group_tests("vectors", tests, g_nvec + 3, NULL, NULL);
+	rc = _cmocka_run_group_tests("vectors", tests, g_nvec + 4, NULL, NULL);
 
 	for (i = 0; i < n; i++)
 		free_vector(g_vecs[i]);

@@ -55,8 +55,8 @@
 --   ferry.dev.id ferry.dev.kind ferry.dev.name ferry.dev.unit ferry.dev.size
 --   ferry.dev.src_dev ferry.dev.src_ino               MANIFEST devices
 --   ferry.pages.seq ferry.ack.seq ferry.commit.seq ferry.committed.seq
---   ferry.seq      (hidden) any of those four: `ferry.seq == 5` shows PAGES 5
---                  and the ACK of it
+--   ferry.seq      (hidden) any of those four, and QSTREAM's: `ferry.seq == 5`
+--                  shows PAGES (or QSTREAM) 5 and the ACK of it
 --   ferry.next_seq ACCEPT and RESUMED
 --   ferry.pages.device ferry.pages.round ferry.pages.count
 --   ferry.page.index ferry.page.kind ferry.page.src_device
@@ -74,6 +74,15 @@
 --   ferry.checks.nrows ferry.checks.status (pass/fail/waived)
 --   ferry.checks.code ferry.checks.name ferry.checks.source
 --   ferry.checks.destination ferry.checks.why (and *_len)         CHECKS rows
+--   ferry.qstream.seq ferry.qstream.stream_off ferry.qstream.count  QSTREAM
+--   ferry.qitem.type ferry.qitem.len ferry.qitem.data               its items
+--   ferry.qblocks.n ferry.qblock.id ferry.qblock.len               BLOCKS
+--   ferry.qpage.rec ferry.qpage.block ferry.qpage.offset ferry.qpage.kind
+--   ferry.qpage.src_block ferry.qpage.src_offset ferry.qpage.hash
+--   ferry.qpage.clen ferry.qpage.data
+--   ferry.qpage.record_len (generated: the QEMU record it rebuilds, when the
+--                   capture holds the BLOCKS item)                PAGE items
+--   ferry.qreturn.offset ferry.qreturn.data                         QRETURN
 --   ferry.direction (generated: "sender->receiver" once the connection's
 --                   first frame was seen)
 -- Codes in ferry.refuse.code, ferry.error.code and ferry.checks.code are the
@@ -108,6 +117,8 @@ local TYPES = {
 	[15] = { "PONG", 8, 8, "B" },
 	[16] = { "DOMAIN", 14, nil, "S" },
 	[17] = { "CHECKS", 15, 2 + 16 * (1 + 4 + 1 + 31 + 2 + 160 + 2 + 160 + 2 + 512), "R" },
+	[18] = { "QSTREAM", 20 + 6, nil, "S" },
+	[19] = { "QRETURN", 9, 8 + 1024 * 1024, "R" },
 }
 local type_names = {}
 for t, v in pairs(TYPES) do type_names[t] = v[1] end
@@ -129,8 +140,10 @@ local code_names = {
 	[54] = "VIRT_SHAREABLE", [55] = "VIRT_READONLY", [56] = "VIRT_NOTFILE",
 	[57] = "VIRT_CACHE", [58] = "VIRT_ARCH", [59] = "VIRT_CPU_MODEL",
 	[60] = "VIRT_CPUS", [61] = "VIRT_MEMORY", [62] = "VIRT_IMAGES", [63] = "VIRT_EXISTS",
+	-- QEMU streams: 64, 65 are refusals
+	[64] = "QEMU_CAP", [65] = "QEMU_STATE", [70] = "QEMU",
 }
-local dev_kinds = { [1] = "memory", [2] = "disk" }
+local dev_kinds = { [1] = "memory", [2] = "disk", [3] = "qemu" }
 local page_kinds = { [1] = "ZERO", [2] = "REF", [3] = "LZ4", [4] = "RAW" }
 local resumed_status = { [1] = "RECEIVING", [2] = "COMMITTED", [3] = "FAILED" }
 -- Section 4.16: CHECKS row status
@@ -140,6 +153,10 @@ local DOMAIN_CHECK_ONLY = 1
 local HOST_TOKEN_MAX, UUID_LEN, WAIVE_MAX = 63, 36, 16
 local CHECKS_MAX, CHECK_NAME_MAX, CHECK_VALUE_MAX, CHECK_WHY_MAX = 16, 31, 160, 512
 local DOMAIN_XML_MAX = 1024 * 1024
+-- Sections 4.17, 4.18: QSTREAM items, page records, limits
+local qitem_types = { [1] = "OPAQUE", [2] = "BLOCKS", [3] = "PAGE" }
+local QREC_DATA, QREC_CONT = 1, 2
+local QPAGE_SIZE, QBLOCKS_MAX, QRETURN_MAX, MAX_ITEMS = 4096, 256, 1024 * 1024, 4096
 
 local PF = ProtoField
 local f = {
@@ -237,6 +254,29 @@ local f = {
 	chk_destination = PF.string("ferry.checks.destination", "Destination value"),
 	chk_why_len = PF.uint16("ferry.checks.why_len", "Why length", base.DEC),
 	chk_why = PF.string("ferry.checks.why", "Why"),
+
+	qs_seq = PF.uint64("ferry.qstream.seq", "Sequence number", base.DEC),
+	qs_stream_off = PF.uint64("ferry.qstream.stream_off", "Stream offset", base.DEC),
+	qs_count = PF.uint32("ferry.qstream.count", "Items", base.DEC),
+	qi_type = PF.uint8("ferry.qitem.type", "Item type", base.DEC, qitem_types),
+	qi_len = PF.uint32("ferry.qitem.len", "Opaque length", base.DEC),
+	qi_data = PF.bytes("ferry.qitem.data", "Opaque bytes"),
+	qb_n = PF.uint16("ferry.qblocks.n", "Blocks", base.DEC),
+	qb_id_len = PF.uint8("ferry.qblock.id_len", "Block id length", base.DEC),
+	qb_id = PF.string("ferry.qblock.id", "Block id"),
+	qb_len = PF.uint64("ferry.qblock.len", "Block length", base.DEC),
+	qp_rec = PF.uint8("ferry.qpage.rec", "Record (bit 0 DATA, bit 1 CONT)", base.HEX),
+	qp_block = PF.uint16("ferry.qpage.block", "Block", base.DEC),
+	qp_offset = PF.uint64("ferry.qpage.offset", "Offset", base.DEC),
+	qp_kind = PF.uint8("ferry.qpage.kind", "Kind", base.DEC, page_kinds),
+	qp_src_block = PF.uint16("ferry.qpage.src_block", "Source block", base.DEC),
+	qp_src_offset = PF.uint64("ferry.qpage.src_offset", "Source offset", base.DEC),
+	qp_hash = PF.bytes("ferry.qpage.hash", "Hash"),
+	qp_clen = PF.uint32("ferry.qpage.clen", "Compressed length", base.DEC),
+	qp_data = PF.bytes("ferry.qpage.data", "Data"),
+	qp_record_len = PF.uint32("ferry.qpage.record_len", "QEMU record length", base.DEC),
+	qr_offset = PF.uint64("ferry.qreturn.offset", "Return-path offset", base.DEC),
+	qr_data = PF.bytes("ferry.qreturn.data", "Return-path bytes"),
 }
 local fields_list = {}
 for _, v in pairs(f) do fields_list[#fields_list + 1] = v end
@@ -261,9 +301,10 @@ ferry.prefs.tls_port = Pref.uint("TLS port", 0,
 	"ferry. 0: rely on the heuristic, which needs the start of each connection.")
 
 -- Per-connection state, reset when a capture is (re)loaded.
---   conns[key] = { sender = "addr/port", session = "hex", devices = {id -> {unit, size}} }
---   sessions[hex session id] = devices, for RESUME connections
-local conns, sessions = {}, {}
+--   conns[key] = { sender = "addr/port", session = "hex", devices = {id -> {unit, size}},
+--                  qblocks = {index -> id length} (QSTREAM's block table, 4.17) }
+--   sessions[hex session id] = devices, qsessions[...] = qblocks, for RESUME connections
+local conns, sessions, qsessions = {}, {}, {}
 local info_packet = nil
 
 local pref_port = 0      -- ferry.tls_port as last applied
@@ -271,7 +312,7 @@ local learned = {}       -- receiver ports the heuristic registered: port -> tru
 local forget_learned     -- defined with the registration, at the end
 
 function ferry.init()
-	conns, sessions = {}, {}
+	conns, sessions, qsessions = {}, {}, {}
 	info_packet = nil
 	if forget_learned then forget_learned() end
 end
@@ -357,6 +398,7 @@ local function parse_handshake(p, tree, c, pinfo, t)
 		local sid = hex(p(12, 16))
 		c.session = sid
 		if sessions[sid] ~= nil then c.devices = sessions[sid] end
+		if qsessions[sid] ~= nil then c.qblocks = qsessions[sid] end
 		return "RESUME session " .. sid:sub(1, 16)
 	end
 	tree:add(f.caps, p(8, 4))
@@ -687,6 +729,126 @@ local function parse_checks(p, tree)
 	return string.format("CHECKS %d rows: %d pass, %d fail, %d waived", nrows, count[1], count[2], count[3])
 end
 
+-- QSTREAM (4.17): u64 seq, u64 stream_off, u32 count, then items: OPAQUE
+-- (u32 len, bytes), BLOCKS (u16 n, n x (str8 id, u64 len)), PAGE (u8 rec,
+-- u16 block, u64 offset, u8 kind, the kind's payload).  Items have their
+-- own lengths, so all decode without the block table; it only gives the
+-- record length of a PAGE.
+local function parse_qstream(p, tree, c)
+	local count = p(16, 4):uint()
+	add_seq(tree, f.qs_seq, p(0, 8))
+	tree:add(f.qs_stream_off, p(8, 8))
+	local ci = tree:add(f.qs_count, p(16, 4))
+	if count < 1 or count > MAX_ITEMS then
+		ci:add_proto_expert_info(ex.malformed, string.format("count %d outside 1..%d", count, MAX_ITEMS))
+	end
+	local off, complete = 20, true
+	local n = { 0, 0, 0 }
+	for i = 1, count do
+		if not need(tree, p, off, 1, "item " .. i) then complete = false; break end
+		local t = p(off, 1):uint()
+		local ilen
+		if t == 1 then
+			if not need(tree, p, off, 5, "item " .. i .. " len") then complete = false; break end
+			ilen = 5 + p(off + 1, 4):uint()
+		elseif t == 2 then
+			if not need(tree, p, off, 3, "item " .. i .. " n") then complete = false; break end
+			ilen = 3
+			for _ = 1, p(off + 1, 2):uint() do
+				if not need(tree, p, off, ilen + 1, "item " .. i .. " block") then complete = false; break end
+				ilen = ilen + 1 + p(off + ilen, 1):uint() + 8
+			end
+			if not complete then break end
+		elseif t == 3 then
+			if not need(tree, p, off, 13, "item " .. i) then complete = false; break end
+			local k = p(off + 12, 1):uint()
+			if k == 1 then
+				ilen = 13
+			elseif k == 2 then
+				ilen = 13 + 2 + 8 + 16
+			elseif k == 3 then
+				if not need(tree, p, off, 17, "item " .. i .. " clen") then complete = false; break end
+				ilen = 17 + p(off + 13, 4):uint()
+			elseif k == 4 then
+				ilen = 13 + QPAGE_SIZE
+			else
+				tree:add_proto_expert_info(ex.malformed, string.format("item %d: page kind %d unknown", i, k))
+				complete = false
+				break
+			end
+		else
+			tree:add_proto_expert_info(ex.malformed, string.format("item %d: type %d unknown", i, t))
+			complete = false
+			break
+		end
+		if not need(tree, p, off, ilen, "item " .. i) then complete = false; break end
+		n[t] = n[t] + 1
+		local it = tree:add(ferry, p(off, ilen), string.format("Item %d: %s (%d bytes)", i, qitem_types[t], ilen))
+		it:add(f.qi_type, p(off, 1))
+		if t == 1 then
+			it:add(f.qi_len, p(off + 1, 4))
+			if ilen > 5 then it:add(f.qi_data, p(off + 5, ilen - 5)) end
+		elseif t == 2 then
+			local nb = p(off + 1, 2):uint()
+			local bi = it:add(f.qb_n, p(off + 1, 2))
+			if nb < 1 or nb > QBLOCKS_MAX then
+				bi:add_proto_expert_info(ex.malformed, string.format("%d blocks outside 1..%d", nb, QBLOCKS_MAX))
+			end
+			local bo, ids = off + 3, {}
+			for j = 1, nb do
+				local il = p(bo, 1):uint()
+				local bt = it:add(ferry, p(bo, 9 + il), string.format("Block %d: %s, %s bytes", j - 1,
+					il > 0 and p(bo + 1, il):string() or "", tostring(p(bo + 1 + il, 8):uint64())))
+				bt:add(f.qb_id_len, p(bo, 1))
+				if il > 0 then bt:add(f.qb_id, p(bo + 1, il)) end
+				bt:add(f.qb_len, p(bo + 1 + il, 8))
+				ids[j - 1] = il
+				bo = bo + 9 + il
+			end
+			c.qblocks = ids
+			if c.session ~= nil then qsessions[c.session] = ids end
+		else
+			local rec, blk, k = p(off + 1, 1):uint(), p(off + 2, 2):uint(), p(off + 12, 1):uint()
+			it:append_text(string.format(": %s%s block %d offset %s %s", rec % 2 == 1 and "DATA" or "zero record",
+				rec >= 2 and "+CONT" or "", blk, tostring(p(off + 4, 8):uint64()), page_kinds[k]))
+			local ri = it:add(f.qp_rec, p(off + 1, 1))
+			if rec > 3 then ri:add_proto_expert_info(ex.malformed, "unknown rec bits") end
+			it:add(f.qp_block, p(off + 2, 2))
+			it:add(f.qp_offset, p(off + 4, 8))
+			it:add(f.qp_kind, p(off + 12, 1))
+			if k == 2 then
+				it:add(f.qp_src_block, p(off + 13, 2))
+				it:add(f.qp_src_offset, p(off + 15, 8))
+				it:add(f.qp_hash, p(off + 23, 16))
+			elseif k == 3 then
+				it:add(f.qp_clen, p(off + 13, 4))
+				if ilen > 17 then it:add(f.qp_data, p(off + 17, ilen - 17)) end
+			elseif k == 4 then
+				it:add(f.qp_data, p(off + 13, QPAGE_SIZE))
+			end
+			if rec % 2 == 0 and k ~= 1 then
+				it:add_proto_expert_info(ex.malformed, "a zero record must be kind ZERO")
+			end
+			local idl = c.qblocks and c.qblocks[blk]
+			if idl ~= nil then
+				local rl = 8 + (rec >= 2 and 0 or 1 + idl) + (rec % 2 == 1 and QPAGE_SIZE or 1)
+				it:add(f.qp_record_len, p(off, 0), rl):set_generated()
+			end
+		end
+		off = off + ilen
+	end
+	if complete then trailing(tree, p, off) end
+	return string.format("QSTREAM seq=%s off=%s items=%d (%d opaque, %d blocks, %d pages)",
+		tostring(p(0, 8):uint64()), tostring(p(8, 8):uint64()), count, n[1], n[2], n[3])
+end
+
+-- QRETURN (4.18): u64 offset, then the return-path bytes.
+local function parse_qreturn(p, tree)
+	tree:add(f.qr_offset, p(0, 8))
+	tree:add(f.qr_data, p(8, p:len() - 8))
+	return string.format("QRETURN offset=%s (%d bytes)", tostring(p(0, 8):uint64()), p:len() - 8)
+end
+
 -- Dissect one whole frame (header + payload) held in range r.
 local function dissect_frame(r, pinfo, root, c)
 	local t, flags, rsv, len = r(0, 1):uint(), r(1, 1):uint(), r(2, 2):uint(), r(4, 4):uint()
@@ -751,6 +913,10 @@ local function dissect_frame(r, pinfo, root, c)
 		s = parse_domain(p, tree)
 	elseif t == 17 then
 		s = parse_checks(p, tree)
+	elseif t == 18 then
+		s = parse_qstream(p, tree, c)
+	elseif t == 19 then
+		s = parse_qreturn(p, tree)
 	elseif t == 13 then
 		tree:add(f.r_status, p(0, 4))
 		tree:add(f.next_seq, p(4, 8))

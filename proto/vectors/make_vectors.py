@@ -40,7 +40,7 @@ TYPES = {
     "HELLO": 1, "WELCOME": 2, "MANIFEST": 3, "ACCEPT": 4, "REFUSE": 5,
     "PAGES": 6, "ACK": 7, "STATE": 8, "COMMIT": 9, "COMMITTED": 10,
     "ERROR": 11, "RESUME": 12, "RESUMED": 13, "PING": 14, "PONG": 15,
-    "DOMAIN": 16, "CHECKS": 17,
+    "DOMAIN": 16, "CHECKS": 17, "QSTREAM": 18, "QRETURN": 19,
 }
 TYPE_NAMES = {v: k for k, v in TYPES.items()}
 # Section 4 table: direction of each type.
@@ -49,7 +49,7 @@ DIRS = {
     "REFUSE": "R2S", "PAGES": "S2R", "ACK": "R2S", "STATE": "S2R",
     "COMMIT": "S2R", "COMMITTED": "R2S", "ERROR": "both", "RESUME": "S2R",
     "RESUMED": "R2S", "PING": "both", "PONG": "both", "DOMAIN": "S2R",
-    "CHECKS": "R2S",
+    "CHECKS": "R2S", "QSTREAM": "S2R", "QRETURN": "R2S",
 }
 CODES = {  # section 7
     "PROTO": 10, "PROTO_TYPE": 11, "PROTO_LENGTH": 12, "PROTO_STATE": 13,
@@ -65,8 +65,8 @@ CODES = {  # section 7
     "VIRT_MEMORY": 61, "VIRT_IMAGES": 62,
 }
 CODE_NAMES = {v: k for k, v in CODES.items()}
-DK = {"memory": 1, "disk": 2}
-DK_NAMES = {1: "memory", 2: "disk"}
+DK = {"memory": 1, "disk": 2, "qemu": 3}
+DK_NAMES = {1: "memory", 2: "disk", 3: "qemu"}
 PK = {"ZERO": 1, "REF": 2, "LZ4": 3, "RAW": 4}
 PK_NAMES = {v: k for k, v in PK.items()}
 RSM_NAMES = {1: "RECEIVING", 2: "COMMITTED", 3: "FAILED"}
@@ -84,6 +84,15 @@ CHECK_WHY_MAX = 512
 CHECKS_PAYLOAD_MAX = 2 + CHECKS_MAX * (1 + 4 + 1 + CHECK_NAME_MAX + 2 * (2 + CHECK_VALUE_MAX)
                                        + 2 + CHECK_WHY_MAX)
 CS_NAMES = {1: "PASS", 2: "FAIL", 3: "WAIVED"}
+# Sections 4.17, 4.18: QSTREAM and QRETURN (CAP_QEMU)
+CAP_QEMU = 2
+QI_NAMES = {1: "OPAQUE", 2: "BLOCKS", 3: "PAGE"}
+QREC_DATA, QREC_CONT = 1, 2
+QPAGE = 4096
+QBLOCKS_MAX = 256
+QBLOCK_ID_MAX = 255
+QRETURN_MAX = 1024 * 1024
+QITEM_MIN = 6
 
 
 def u8(v): return struct.pack(">B", v)
@@ -572,6 +581,124 @@ def checks(rows, nrows=None, trailing=b"", cut=None):
     return Msg(17, parts, fields)
 
 
+class QItem:
+    """One QSTREAM item (4.17).  kind "OPAQUE": data (len= to lie about the
+    length); "BLOCKS": blocks = [(id, len)] (n= to lie about the count);
+    "PAGE": rec, block, offset, pk and its payload: REF src=(block, offset)
+    and hash; LZ4 data (the lz4 block, clen= to lie) and page (what it
+    decodes to); RAW data.  raw= appends bytes after the fixed part of a
+    malformed item."""
+    def __init__(self, kind, **kw):
+        self.kind = kind
+        self.kw = kw
+
+
+def qopaque(data, **kw):
+    return QItem("OPAQUE", data=data, **kw)
+
+
+def qblocks(blocks, **kw):
+    return QItem("BLOCKS", blocks=blocks, **kw)
+
+
+def qpage(rec, block, offset, pk, **kw):
+    return QItem("PAGE", rec=rec, block=block, offset=offset, pk=pk, **kw)
+
+
+def qtype(b):
+    return QI_NAMES.get(b, "type %d" % b)
+
+
+def qstream(items, seq=1, stream_off=0, count=None, table=(), trailing=b"", dense=False,
+            range_fields=None):
+    """A QSTREAM payload.  table: the session's block table before this
+    frame ((id, len) pairs, also the vector's context)."""
+    tab = list(table)
+    count = len(items) if count is None else count
+    parts = [Part(u64(seq), "seq"), Part(u64(stream_off), "stream_off"), Part(u32(count), "count")]
+    fields = [("seq", seq), ("stream_off", stream_off), ("count", count)]
+    for i, it in enumerate(items):
+        kw = it.kw
+        pre = "item[%d]." % i
+        if not range_fields:
+            fields.append((pre + "type", it.kind))
+        if it.kind == "OPAQUE":
+            data = kw["data"]
+            n = kw.get("len", len(data))
+            if dense:
+                parts.append(Part(u8(1) + u32(n) + data, "", pack=True))
+            else:
+                parts.append(Part(u8(1) + u32(n), "item %d: OPAQUE, len %d" % (i, n)))
+                if data:
+                    parts += [Part(data[k:k + 32], "opaque bytes" if k == 0 else "")
+                              for k in range(0, len(data), 32)]
+            if not range_fields:
+                fields += [(pre + "len", n), (pre + "data", hx(data))]
+        elif it.kind == "BLOCKS":
+            blocks = kw["blocks"]
+            n = kw.get("n", len(blocks))
+            parts.append(Part(u8(2) + u16(n), "item %d: BLOCKS, n %d" % (i, n)))
+            fields.append((pre + "nblocks", n))
+            for j, (bid, blen) in enumerate(blocks):
+                shown = q(bid) if len(bid) <= 40 else "%d bytes" % len(bid)
+                parts.append(Part(u8(len(bid)) + bid + u64(blen),
+                                  "block %d: id_len %d, id %s, len %d" % (j, len(bid), shown, blen)))
+                fields += [(pre + "block[%d].id" % j, q(bid)), (pre + "block[%d].len" % j, blen)]
+            tab = list(blocks)
+        elif it.kind == "PAGE":
+            rec, blk, off, pk = kw["rec"], kw["block"], kw["offset"], kw["pk"]
+            kn = PK_NAMES.get(pk, "kind %d" % pk)
+            c = "item %d: PAGE, rec %d, block %d, offset %d, %s" % (i, rec, blk, off, kn)
+            head = u8(3) + u8(rec) + u16(blk) + u64(off) + u8(pk)
+            idl = len(tab[blk][0]) if blk < len(tab) else 0
+            rlen = 8 + (0 if rec & QREC_CONT else 1 + idl) + (QPAGE if rec & QREC_DATA else 1)
+            fields += [(pre + "rec", rec), (pre + "block", blk), (pre + "offset", off),
+                       (pre + "kind", kn), (pre + "len", rlen)]
+            if pk == 2 and "raw" not in kw:
+                sb, so = kw["src"]
+                h = kw.get("hash", det_bytes("qhash/%d" % i, 16))
+                parts.append(Part(head, c))
+                parts.append(Part(u16(sb) + u64(so) + h,
+                                  "src_block %d, src_offset %d, hash" % (sb, so)))
+                fields += [(pre + "src_block", sb), (pre + "src_offset", so), (pre + "hash", hx(h))]
+            elif pk == 3 and "raw" not in kw:
+                data = kw["data"]
+                clen = kw.get("clen", len(data))
+                parts.append(Part(head + u32(clen), c + ", clen %d" % clen))
+                if data:
+                    parts += [Part(data[k:k + 32], "lz4 block" if k == 0 else "")
+                              for k in range(0, len(data), 32)]
+                fields += [(pre + "clen", clen), (pre + "data_fnv1a64", "0x%016x" % fnv1a64(data))]
+                if "page" in kw:
+                    fields.append((pre + "page_fnv1a64", "0x%016x" % fnv1a64(kw["page"])))
+            elif pk == 4 and "raw" not in kw:
+                data = kw["data"]
+                parts.append(Part(head, c + ", %d bytes follow" % len(data)))
+                parts += [Part(data[k:k + 32], "page bytes" if k == 0 else "")
+                          for k in range(0, len(data), 32)]
+                fields.append((pre + "data_fnv1a64", "0x%016x" % fnv1a64(data)))
+            else:
+                parts.append(Part(head, c))
+                if kw.get("raw"):
+                    parts.append(Part(kw["raw"], "payload bytes"))
+        else:
+            parts.append(Part(u8(kw["type"]) + kw.get("raw", b""), "item %d: type %d" % (i, kw["type"])))
+    if range_fields:
+        fields += range_fields
+    if trailing:
+        parts.append(Part(trailing, "trailing bytes"))
+    return Msg(18, parts, fields)
+
+
+def qctx(table):
+    return ["qblock id=%s len=%d" % (bid.decode(), blen) for bid, blen in table]
+
+
+def qreturn(offset, data):
+    return Msg(19, [Part(u64(offset), "offset"), Part(data, "data")],
+               [("offset", offset), ("len", len(data)), ("data", hx(data))])
+
+
 # ---- the vector file writer ------------------------------------------------------
 
 VECTORS = []
@@ -650,8 +777,8 @@ def frame_header_cases():
     ping = seqmsg(14, 0x1122334455667788, "nonce")
     bad("hdr-type-0", "S2R", "3.2, 3.3", [header(0, 8)], "PROTO_TYPE",
         contains="type 0", note="type 0 is never valid")
-    bad("hdr-type-18-unknown", "S2R", "3.3, 8", [header(18, 8)], "PROTO_TYPE",
-        contains="type 18", note="one above the last defined type (CHECKS = 17)")
+    bad("hdr-type-20-unknown", "S2R", "3.3, 8", [header(20, 8)], "PROTO_TYPE",
+        contains="type 20", note="one above the last defined type (QRETURN = 19)")
     bad("hdr-type-255-unknown", "R2S", "3.3, 8", [header(255, 0)], "PROTO_TYPE",
         contains="type 255")
     bad("hdr-flags-01", "S2R", "3.2, 3.3", ping.frame(flags=1), "PROTO",
@@ -817,8 +944,24 @@ def manifest_cases():
     bad("manifest-kind-0", "S2R", "4.3", manifest([Dev(1, b"mem", kind=0)]).frame(),
         "PROTO_RANGE", contains="kind 0",
         ambiguous="4.3 lists kinds 1 and 2 but not among the decoding rules; PROTO_RANGE follows 'violations are PROTO_RANGE unless noted'")
-    bad("manifest-kind-3", "S2R", "4.3", manifest([Dev(1, b"mem", kind=3)]).frame(),
-        "PROTO_RANGE", contains="kind 3")
+    bad("manifest-kind-4", "S2R", "4.3", manifest([Dev(1, b"mem", kind=4)]).frame(),
+        "PROTO_RANGE", contains="kind 4", note="kinds are 1 memory, 2 disk, 3 qemu")
+    qd = Dev(1, b"web1", kind=3, unit=QPAGE, size=(1 << 30) + 4096)
+    ok("manifest-qemu", "S2R", "4.3, 4.17", manifest([qd]),
+       note=["one QEMU device (kind 3): unit 4096, size = the guest's RAM (informational,",
+             "any size > 0), no state blob"])
+    bad("manifest-qemu-two-devices", "S2R", "4.3", manifest([qd, Dev(2, b"mem")]).frame(),
+        "PROTO_RANGE", contains="ndev 2", note="a QEMU device is the manifest's only device")
+    bad("manifest-qemu-second-device", "S2R", "4.3", manifest([Dev(2, b"mem"), qd]).frame(),
+        "PROTO_RANGE", contains="ndev 2", note="the same, with the QEMU device second")
+    bad("manifest-qemu-unit-64k", "S2R", "4.3",
+        manifest([Dev(1, b"web1", kind=3, unit=65536, size=1 << 30)]).frame(), "PROTO_RANGE",
+        contains="unit 65536", note="a QEMU device's unit is FERRY_QPAGE_SIZE (4096)")
+    bad("manifest-qemu-state", "S2R", "4.3", manifest([qd], state_size=100, state_name=b"s").frame(),
+        "PROTO_RANGE", contains="state_size 100", note="a QEMU stream has no separate state blob")
+    bad("manifest-qemu-size-0", "S2R", "4.3",
+        manifest([Dev(1, b"web1", kind=3, unit=QPAGE, size=0)]).frame(), "PROTO_RANGE",
+        contains="size 0")
     bad("manifest-reserved-set", "S2R", "4.3, 7", manifest([Dev(1, b"mem", reserved=1)]).frame(),
         "PROTO", note="a device's reserved byte MUST be 0; section 7: PROTO for reserved fields",
         ambiguous="4.3 says 'violations are PROTO_RANGE unless noted' for its decoding rules, while section 7 gives PROTO for reserved fields; ferry uses PROTO")
@@ -1314,6 +1457,199 @@ def checks_cases():
         contains="direction", note="a well-formed CHECKS arriving at the receiver")
 
 
+QTAB = [(b"pc.ram", 16 * QPAGE), (b"vga.vram", 4 * QPAGE)]
+
+
+def qstream_cases():
+    """Sections 4.17 and 4.18."""
+    c = qctx(QTAB)
+    first = [(b"pc.ram", 32 * QPAGE), (b"/rom@etc/acpi/tables", 2 * QPAGE),
+             (b"vga.vram", 4 * QPAGE)]
+    qevm = b"QEVM\x00\x00\x00\x03\x07\x00\x00\x00\x0apc-q35-7.2"
+    ok("qstream-opaque", "S2R", "4.17", qstream([qopaque(qevm)]),
+       note="the stream's first bytes (file header, configuration) carried verbatim")
+    ok("qstream-blocks", "S2R", "4.17", qstream([qblocks(first)], seq=2, stream_off=29),
+       note="the RAM block list: 3 blocks; it rebuilds no bytes")
+    raw = det_bytes("qraw", QPAGE)
+    ok("qstream-page-raw", "S2R", "4.17", qstream([qpage(QREC_DATA, 0, 5 * QPAGE, 4, data=raw)],
+                                                  seq=3, stream_off=1 << 20, table=QTAB),
+       context=c, note="a data record with its block id: 8 + 1 + 6 + 4096 bytes rebuilt")
+    blk, page = lz4_text_unit(QPAGE, 3)
+    ok("qstream-page-lz4-cont", "S2R", "4.17",
+       qstream([qpage(QREC_DATA | QREC_CONT, 0, 6 * QPAGE, 3, data=blk, page=page)], seq=4,
+               table=QTAB), context=c,
+       note="CONTINUE: no block id, 8 + 4096 bytes; the lz4 block decodes to the page")
+    blk2, page2 = lz4_exact(QPAGE, QPAGE - 1, "qlz4max")
+    ok("qstream-page-lz4-clen-max", "S2R", "4.17",
+       qstream([qpage(QREC_DATA, 1, 3 * QPAGE, 3, data=blk2, page=page2)], table=QTAB), context=c,
+       note="clen 4095, the largest allowed; the last page of vga.vram")
+    ok("qstream-page-zero-record", "S2R", "4.17",
+       qstream([qpage(0, 1, 2 * QPAGE, 1)], table=QTAB), context=c,
+       note="a QEMU zero record: 8 + 1 + 8 + 1 bytes rebuilt")
+    ok("qstream-page-zero-record-cont", "S2R", "4.17",
+       qstream([qpage(QREC_CONT, 1, 3 * QPAGE, 1)], table=QTAB), context=c,
+       note="a zero record with CONTINUE: 8 + 1 bytes")
+    ok("qstream-page-data-zero", "S2R", "4.17",
+       qstream([qpage(QREC_DATA | QREC_CONT, 0, 0, 1)], table=QTAB), context=c,
+       note=["a data record whose page is all zeros, sent as ZERO: it stays a data record",
+             "(8 + 4096 bytes rebuilt)"])
+    ok("qstream-page-ref", "S2R", "4.17",
+       qstream([qpage(QREC_DATA, 0, 15 * QPAGE, 2, src=(1, 0))], table=QTAB), context=c,
+       note="REF to a page of another block; its content and hash are session checks")
+    blk3, page3 = lz4_text_unit(QPAGE, 7)
+    ok("qstream-first-frame", "S2R", "4.17",
+       qstream([qopaque(qevm), qopaque(b"\x01\x00\x00\x00\x02\x03ram\x00\x00\x00\x00\x00\x00\x00\x04"),
+                qblocks(first),
+                qpage(QREC_DATA, 0, 0, 4, data=det_bytes("qff0", QPAGE)),
+                qpage(QREC_DATA | QREC_CONT, 0, QPAGE, 3, data=blk3, page=page3),
+                qpage(QREC_CONT, 0, 2 * QPAGE, 1),
+                qpage(0, 1, QPAGE, 1),
+                qpage(QREC_DATA, 2, 0, 2, src=(0, 0)),
+                qopaque(b"\x10\x00\x00\x00\x00\x00\x00\x00\x7e\x00\x00\x00\x02")]),
+       note=["a session's first QSTREAM: opaque header bytes, the block list, then pages",
+             "naming it (items apply in order), every kind and rec, the REF naming a page",
+             "of this frame"])
+    longid = bytes(0x21 + i % 90 for i in range(QBLOCK_ID_MAX))
+    many = [(b"b%03d" % i, QPAGE) for i in range(QBLOCKS_MAX - 2)] + \
+        [(longid, QPAGE), (b"huge", DEVICE_SIZE_MAX)]
+    ok("qstream-blocks-max", "S2R", "4.17", qstream([qblocks(many)]),
+       note="256 blocks (the maximum), one id of 255 bytes, one block of 2^46 bytes")
+    ok("qstream-count-max", "S2R", "4.17",
+       qstream([qopaque(b"\x7e") for _ in range(MAX_PAGES)], dense=True,
+               range_fields=[("item[0..4095].type", "OPAQUE"), ("item[0..4095].len", 1),
+                             ("item[0..4095].data", "7e")]),
+       note="count 4096 (the maximum) OPAQUE items of one byte")
+
+    def fr(parts):
+        return [header(18, plen(parts))] + parts
+
+    def head(seq=1, off=0, count=1):
+        return [Part(u64(seq), "seq"), Part(u64(off), "stream_off"), Part(u32(count), "count")]
+
+    one = Part(u8(1) + u32(1) + b"\x00", "item: OPAQUE, len 1")
+    bad("qstream-seq-0", "S2R", "4.17", fr(head(seq=0) + [one]), "PROTO_RANGE", contains="seq 0")
+    bad("qstream-count-0", "S2R", "4.17", fr(head(count=0) + [one]), "PROTO_RANGE",
+        contains="count 0",
+        ambiguous="the 6 bytes after count 0 are also left over (PROTO_LENGTH); the count is checked first")
+    bad("qstream-count-4097", "S2R", "4.17", fr(head(count=MAX_PAGES + 1) + [one]), "PROTO_RANGE",
+        contains="count 4097",
+        ambiguous="also impossible in 6 bytes (PROTO_LENGTH); the 4096 limit is checked first")
+    bad("qstream-count-impossible", "S2R", "4.17", fr(head(count=2) + [one, Part(b"\x01\x00\x00\x00", "4 bytes")]),
+        "PROTO_LENGTH", contains="does not fit", note="count 2 in 10 bytes: items take 6 bytes or more")
+    bad("qstream-count-short", "S2R", "3.4, 4.17",
+        fr(head(count=2) + [Part(u8(1) + u32(7) + b"opaque!", "item: OPAQUE, len 7")]),
+        "PROTO_LENGTH", contains="truncated", note="count 2, one complete item, then the end")
+    bad("qstream-trailing-byte", "S2R", "3.4, 4.17", fr(head() + [one, Part(b"\x00", "trailing")]),
+        "PROTO_LENGTH", contains="after 1 items")
+    bad("qstream-item-type-0", "S2R", "4.17",
+        fr(head() + [Part(b"\x00\x00\x00\x00\x01\x00", "item: type 0")]), "PROTO_RANGE",
+        contains="type 0")
+    bad("qstream-item-type-4", "S2R", "4.17",
+        fr(head() + [Part(b"\x04\x00\x00\x00\x01\x00", "item: type 4")]), "PROTO_RANGE",
+        contains="type 4")
+    bad("qstream-opaque-len-0", "S2R", "4.17",
+        fr(head() + [Part(u8(1) + u32(0) + b"\x00", "item: OPAQUE, len 0, one more byte")]),
+        "PROTO_LENGTH", contains="len 0")
+    bad("qstream-opaque-past-end", "S2R", "3.4, 4.17",
+        fr(head() + [Part(u8(1) + u32(9) + b"12345678", "item: OPAQUE, len 9, 8 bytes follow")]),
+        "PROTO_LENGTH", contains="past")
+    bad("qstream-blocks-second", "S2R", "4.17", qstream([qblocks(QTAB)], table=QTAB).frame(),
+        "PROTO_STATE", context=c, contains="has a block table",
+        note="the session already has a block table (context): one BLOCKS per session")
+    bad("qstream-blocks-second-same-frame", "S2R", "4.17",
+        qstream([qblocks(QTAB), qblocks(first)]).frame(), "PROTO_STATE",
+        contains="has a block table", note="two BLOCKS items in one frame")
+    bad("qstream-blocks-n-0", "S2R", "4.17",
+        fr(head() + [Part(u8(2) + u16(0) + b"\x00\x00\x00", "item: BLOCKS, n 0, 3 more bytes")]),
+        "PROTO_RANGE", contains="n 0")
+    bad("qstream-blocks-n-257", "S2R", "4.17",
+        qstream([qblocks([(b"b%03d" % i, QPAGE) for i in range(QBLOCKS_MAX + 1)])]).frame(),
+        "PROTO_RANGE", contains="n 257", note="257 complete blocks: only n is wrong")
+    bad("qstream-blocks-n-past-end", "S2R", "3.4, 4.17",
+        qstream([qblocks(QTAB, n=3)]).frame(), "PROTO_LENGTH", note="n 3, two blocks")
+    bad("qstream-blocks-id-empty", "S2R", "4.17",
+        qstream([qblocks([(b"", QPAGE)])]).frame(), "PROTO_RANGE", contains="id_len 0")
+    bad("qstream-blocks-id-nul", "S2R", "4.17",
+        qstream([qblocks([(b"pc\x00ram", QPAGE)])]).frame(), "PROTO_RANGE", contains="NUL")
+    bad("qstream-blocks-dup-id", "S2R", "4.17",
+        qstream([qblocks([(b"pc.ram", QPAGE), (b"vga", QPAGE), (b"pc.ram", 2 * QPAGE)])]).frame(),
+        "PROTO_RANGE", contains="repeats block 0")
+    bad("qstream-blocks-len-0", "S2R", "4.17", qstream([qblocks([(b"pc.ram", 0)])]).frame(),
+        "PROTO_RANGE", contains="len 0")
+    bad("qstream-blocks-len-unaligned", "S2R", "4.17",
+        qstream([qblocks([(b"pc.ram", QPAGE + 512)])]).frame(), "PROTO_RANGE", contains="len 4608")
+    bad("qstream-blocks-len-over", "S2R", "4.17",
+        qstream([qblocks([(b"pc.ram", DEVICE_SIZE_MAX + QPAGE)])]).frame(), "PROTO_RANGE",
+        contains="len 70368744181760", note="2^46 + 4096: over FERRY_DEVICE_SIZE_MAX")
+    bad("qstream-page-no-table", "S2R", "4.17", qstream([qpage(QREC_DATA, 0, 0, 1)]).frame(),
+        "PROTO_RANGE", contains="no BLOCKS", note="a PAGE before any BLOCKS item")
+    bad("qstream-page-rec-4", "S2R", "4.17", qstream([qpage(4 | QREC_DATA, 0, 0, 1)], table=QTAB).frame(),
+        "PROTO", context=c, contains="rec 0x05")
+    bad("qstream-page-block-2", "S2R", "4.17", qstream([qpage(QREC_DATA, 2, 0, 1)], table=QTAB).frame(),
+        "PROTO_RANGE", context=c, contains="block 2 not in the block table")
+    bad("qstream-page-offset-unaligned", "S2R", "4.17",
+        qstream([qpage(QREC_DATA, 0, 100, 1)], table=QTAB).frame(), "PROTO_RANGE", context=c,
+        contains="offset 100 not a multiple")
+    bad("qstream-page-offset-past-block", "S2R", "4.17",
+        qstream([qpage(QREC_DATA, 1, 4 * QPAGE, 1)], table=QTAB).frame(), "PROTO_RANGE", context=c,
+        contains="offset 16384 >= length 16384", note="vga.vram has 4 pages: offset 16384 is past it")
+    bad("qstream-page-kind-0", "S2R", "4.17", qstream([qpage(QREC_DATA, 0, 0, 0)], table=QTAB).frame(),
+        "PROTO_RANGE", context=c, contains="kind 0")
+    bad("qstream-page-kind-5", "S2R", "4.17",
+        qstream([qpage(QREC_DATA, 0, 0, 5, raw=bytes(16))], table=QTAB).frame(), "PROTO_RANGE",
+        context=c, contains="kind 5")
+    bad("qstream-zero-record-raw", "S2R", "4.17",
+        qstream([qpage(0, 0, 0, 4, data=raw)], table=QTAB).frame(), "PROTO_RANGE", context=c,
+        contains="zero record", note="a zero record (rec without DATA) must be kind ZERO")
+    bad("qstream-ref-src-block", "S2R", "4.17",
+        qstream([qpage(QREC_DATA, 0, 0, 2, src=(9, 0))], table=QTAB).frame(), "PROTO_RANGE",
+        context=c, contains="src_block 9")
+    bad("qstream-ref-src-offset", "S2R", "4.17",
+        qstream([qpage(QREC_DATA, 0, 0, 2, src=(0, 16 * QPAGE))], table=QTAB).frame(),
+        "PROTO_RANGE", context=c, contains="src_offset 65536")
+    bad("qstream-ref-truncated", "S2R", "3.4, 4.17",
+        qstream([qpage(QREC_DATA, 0, 0, 2, raw=bytes(20))], table=QTAB).frame(), "PROTO_LENGTH",
+        context=c, note="a REF's payload of 20 of its 26 bytes")
+    bad("qstream-lz4-clen-0", "S2R", "4.17",
+        qstream([qpage(QREC_DATA, 0, 0, 3, raw=u32(0) + b"\x00")], table=QTAB).frame(),
+        "PROTO_CODEC", context=c, contains="clen 0")
+    bad("qstream-lz4-clen-4096", "S2R", "4.17",
+        qstream([qpage(QREC_DATA, 0, 0, 3, raw=u32(QPAGE) + det_bytes("q4096", QPAGE))],
+                table=QTAB).frame(), "PROTO_CODEC", context=c, contains="clen 4096",
+        note="clen must be below the page size")
+    small, _ = lz4_text_unit(100, 2)
+    bad("qstream-lz4-wrong-size", "S2R", "4.17",
+        qstream([qpage(QREC_DATA, 0, 0, 3, data=small)], table=QTAB).frame(), "PROTO_CODEC",
+        context=c, note="a valid lz4 block that decodes to 100 bytes, not 4096")
+    bad("qstream-lz4-past-end", "S2R", "3.4, 4.17",
+        qstream([qpage(QREC_DATA, 0, 0, 3, raw=u32(64) + bytes(10))], table=QTAB).frame(),
+        "PROTO_LENGTH", context=c, contains="past")
+    bad("qstream-raw-truncated", "S2R", "3.4, 4.17",
+        qstream([qpage(QREC_DATA, 0, 0, 4, raw=raw[:QPAGE - 1])], table=QTAB).frame(),
+        "PROTO_LENGTH", context=c, contains="RAW", note="a RAW page one byte short")
+    bad("hdr-qstream-length-25", "S2R", "3.3, 4", [header(18, 25)], "PROTO_LENGTH",
+        note="QSTREAM is at least 26 bytes: the 20-byte header and a 6-byte item")
+    bad("dir-qstream-r2s", "R2S", "3.3, 4", qstream([qopaque(b"x")]).frame(), "PROTO_TYPE",
+        contains="direction", note="a well-formed QSTREAM arriving at the sender")
+
+    shut = b"\x00\x01\x00\x04\x00\x00\x00\x00"
+    ok("qreturn-basic", "R2S", "4.18", qreturn(0, shut),
+       note="QEMU's return-path SHUT message (u16 type 1, u16 len 4, u32 0) at offset 0")
+    ok("qreturn-one-byte", "R2S", "4.18", qreturn(12345, b"\x02"), note="the least data: 1 byte")
+    ok("qreturn-at-max", "R2S", "4.18", qreturn(QRETURN_MAX - 8, shut),
+       note="offset + 8 bytes = 1048576 (FERRY_QRETURN_MAX), the most a return path holds")
+    bad("qreturn-past-max", "R2S", "4.18", qreturn(QRETURN_MAX - 7, shut).frame(), "PROTO_RANGE",
+        contains="offset 1048569", note="one byte past FERRY_QRETURN_MAX")
+    bad("qreturn-offset-huge", "R2S", "4.18", qreturn(0xFFFFFFFFFFFFFFFF, b"\x00").frame(),
+        "PROTO_RANGE", contains="offset")
+    bad("hdr-qreturn-length-8", "R2S", "3.3, 4, 4.18", [header(19, 8)] + [Part(u64(0), "offset")],
+        "PROTO_LENGTH", note="QRETURN carries at least 1 data byte: 9 bytes at least")
+    bad("hdr-qreturn-length-1048585", "R2S", "3.3, 4, 4.18", [header(19, 8 + QRETURN_MAX + 1)],
+        "PROTO_LENGTH", contains="1048585", note="QRETURN is at most 8 + 1048576 bytes")
+    bad("dir-qreturn-s2r", "S2R", "3.3, 4", qreturn(0, shut).frame(), "PROTO_TYPE",
+        contains="direction", note="a well-formed QRETURN arriving at the receiver")
+
+
 def main():
     frame_header_cases()
     direction_cases()
@@ -1323,6 +1659,7 @@ def main():
     pages_cases()
     domain_cases()
     checks_cases()
+    qstream_cases()
     check = "--check" in sys.argv[1:]
     want = {name + ".vec": text for name, text in VECTORS}
     have = {f for f in os.listdir(HERE) if f.endswith(".vec")}

@@ -93,6 +93,9 @@ ferr_name(int code)
 	case FERR_VIRT_MEMORY: return "VIRT_MEMORY";
 	case FERR_VIRT_IMAGES: return "VIRT_IMAGES";
 	case FERR_VIRT_EXISTS: return "VIRT_EXISTS";
+	case FERR_QEMU_CAP: return "QEMU_CAP";
+	case FERR_QEMU_STATE: return "QEMU_STATE";
+	case FERR_QEMU: return "QEMU";
 	default: return "UNKNOWN";
 	}
 }

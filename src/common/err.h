@@ -69,6 +69,10 @@ enum ferr_code {
 	FERR_VIRT_MEMORY = -61,   /* not enough free memory on the destination */
 	FERR_VIRT_IMAGES = -62,   /* after the copy: disk images' count or sizes differ */
 	FERR_VIRT_EXISTS = -63,   /* a domain of that name is already defined at the destination */
+	/* QEMU streams (proto/QEMU.md): refusals, then failures */
+	FERR_QEMU_CAP = -64,      /* a QEMU migration capability ferry cannot carry is on */
+	FERR_QEMU_STATE = -65,    /* QEMU is not in a state to migrate (or to receive one) */
+	FERR_QEMU = -70,          /* QEMU failed a migration step, or its QMP socket did */
 };
 
 #define FERR_MSG_MAX 512

@@ -23,6 +23,8 @@ static const struct frame_info frame_table[FT_COUNT] = {
 	[FT_PONG] = { "PONG", 8, 8, FDIR_BOTH },
 	[FT_DOMAIN] = { "DOMAIN", 14, 0, FDIR_S2R },
 	[FT_CHECKS] = { "CHECKS", 15, FERRY_CHECKS_PAYLOAD_MAX, FDIR_R2S },
+	[FT_QSTREAM] = { "QSTREAM", 20 + FERRY_QITEM_MIN, 0, FDIR_S2R },
+	[FT_QRETURN] = { "QRETURN", 9, 8 + FERRY_QRETURN_MAX, FDIR_R2S },
 };
 
 const struct frame_info *

@@ -130,7 +130,7 @@ tap_off(struct tap *t)
 static void
 dump_fail(struct framedump *dump, const char *what, int err)
 {
-	ev_log(dump->d->ev, "--dump-frames: %s '%s': %s; no more frames are dumped for this "
+	ev_warn(dump->d->ev, "--dump-frames: %s '%s': %s; no more frames are dumped for this "
 	    "connection", what, dump->path, strerror(err));
 	dump->dead = 1;
 	if (dump->fd >= 0)
@@ -261,7 +261,7 @@ rename_for_session(struct framedump *dump, const uint8_t sid[FERRY_SESSION_ID_LE
 	hash_hex(sid, hex);
 	snprintf(to, sizeof(to), "%s/%s-%s.fdump", dump->d->path, dump->base, hex);
 	if (rename(dump->path, to) != 0) {
-		ev_log(dump->d->ev, "--dump-frames: cannot rename '%s' to '%s': %s", dump->path, to,
+		ev_warn(dump->d->ev, "--dump-frames: cannot rename '%s' to '%s': %s", dump->path, to,
 		    strerror(errno));
 		return;
 	}
@@ -318,7 +318,7 @@ feed_added(struct tap *t, struct evbuffer *buf, size_t n)
 			size_t len = v[i].iov_len < left ? v[i].iov_len : left;
 
 			if (fsplit_feed(&t->split, v[i].iov_base, len, on_frame, t) != 0)
-				ev_log(t->dump->d->ev, "--dump-frames: out of memory; '%s' misses frames",
+				ev_warn(t->dump->d->ev, "--dump-frames: out of memory; '%s' misses frames",
 				    t->dump->path);
 			left -= len;
 			if (evbuffer_ptr_set(buf, &pos, len, EVBUFFER_PTR_ADD) != 0)
@@ -356,7 +356,7 @@ framedump_new(struct framedump_dir *d, struct bufferevent *bev)
 	if (d == NULL || bev == NULL)
 		return NULL;
 	if ((dump = calloc(1, sizeof(*dump))) == NULL) {
-		ev_log(d->ev, "--dump-frames: out of memory; this connection is not dumped");
+		ev_warn(d->ev, "--dump-frames: out of memory; this connection is not dumped");
 		return NULL;
 	}
 	dump->d = d;
@@ -365,7 +365,7 @@ framedump_new(struct framedump_dir *d, struct bufferevent *bev)
 	dump->start_us = d->now_us();
 	if (tap_on(dump, &dump->sent, bufferevent_get_output(bev), DUMP_DIR_SENT) != 0 ||
 	    tap_on(dump, &dump->received, bufferevent_get_input(bev), DUMP_DIR_RECEIVED) != 0) {
-		ev_log(d->ev, "--dump-frames: cannot watch connection %u; it is not dumped", dump->conn);
+		ev_warn(d->ev, "--dump-frames: cannot watch connection %u; it is not dumped", dump->conn);
 		framedump_free(dump);
 		return NULL;
 	}
@@ -392,7 +392,7 @@ framedump_free(struct framedump *dump)
 		put_record(dump, DUMP_REC_END, 0, 0, body, sizeof(body));
 	}
 	if (dump->fd >= 0 && close(dump->fd) != 0 && !dump->dead)
-		ev_log(dump->d->ev, "--dump-frames: closing '%s': %s", dump->path, strerror(errno));
+		ev_warn(dump->d->ev, "--dump-frames: closing '%s': %s", dump->path, strerror(errno));
 	tap_off(&dump->sent);
 	tap_off(&dump->received);
 	free(dump);

@@ -155,7 +155,7 @@ msg_manifest_decode(const uint8_t *p, size_t n, struct msg_manifest *m, struct f
 		d->name[name_len] = '\0';
 		if (d->id == 0)
 			return ferr_set(e, FERR_PROTO_RANGE, "MANIFEST: device %u id 0", i);
-		if (d->kind != DK_MEMORY && d->kind != DK_DISK)
+		if (d->kind != DK_MEMORY && d->kind != DK_DISK && d->kind != DK_QEMU)
 			return ferr_set(e, FERR_PROTO_RANGE, "MANIFEST: device %u kind %u unknown", d->id,
 			    d->kind);
 		if (rsv != 0)
@@ -169,11 +169,25 @@ msg_manifest_decode(const uint8_t *p, size_t n, struct msg_manifest *m, struct f
 		if (d->size == 0 || d->size > FERRY_DEVICE_SIZE_MAX)
 			return ferr_set(e, FERR_PROTO_RANGE, "MANIFEST: device %u size %llu outside [1, %llu]",
 			    d->id, (unsigned long long)d->size, (unsigned long long)FERRY_DEVICE_SIZE_MAX);
+		/* Section 4.3: a QEMU stream is the session's only device. */
+		if (d->kind == DK_QEMU && m->ndev != 1)
+			return ferr_set(e, FERR_PROTO_RANGE,
+			    "MANIFEST: device %u kind 3 (QEMU) with ndev %u: a QEMU device is the only one",
+			    d->id, m->ndev);
+		if (d->kind == DK_QEMU && d->unit != FERRY_QPAGE_SIZE)
+			return ferr_set(e, FERR_PROTO_RANGE, "MANIFEST: device %u kind 3 (QEMU) unit %u, must be %u",
+			    d->id, d->unit, FERRY_QPAGE_SIZE);
+		if (d->kind == DK_QEMU && m->state_size != 0)
+			return ferr_set(e, FERR_PROTO_RANGE,
+			    "MANIFEST: state_size %llu with device %u of kind 3 (QEMU), must be 0",
+			    (unsigned long long)m->state_size, d->id);
 		if (dev_units(d) > UINT32_MAX)
 			return ferr_set(e, FERR_PROTO_RANGE,
 			    "MANIFEST: device %u has %llu units, max %u (unit too small for size)", d->id,
 			    (unsigned long long)dev_units(d), UINT32_MAX);
-		units += dev_units(d);
+		/* A QEMU stream has no per-unit tables at the receiver. */
+		if (d->kind != DK_QEMU)
+			units += dev_units(d);
 		if (units > FERRY_MAX_TOTAL_UNITS)
 			return ferr_set(e, FERR_PROTO_RANGE,
 			    "MANIFEST: %llu units in devices 1-%u, more than the %llu a session may hold",

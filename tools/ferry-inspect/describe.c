@@ -1,6 +1,6 @@
 /* Decode each frame type's payload into named fields with the project's own
- * decoders (src/common/msg.c, msg_domain.c): ferry-inspect shows what ferry itself would
- * accept, and a payload ferry would refuse shows ferry's error. */
+ * decoders (src/common/msg.c, msg_domain.c, msg_qemu.c): ferry-inspect shows what ferry
+ * itself would accept, and a payload ferry would refuse shows ferry's error. */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,7 +101,7 @@ describe_welcome(struct flow *f, const uint8_t *p, size_t n, struct json_object 
 static const char *
 dev_kind_name(uint8_t kind)
 {
-	return kind == DK_MEMORY ? "memory" : kind == DK_DISK ? "disk" : "?";
+	return kind == DK_MEMORY ? "memory" : kind == DK_DISK ? "disk" : kind == DK_QEMU ? "qemu" : "?";
 }
 
 static int
@@ -403,6 +403,124 @@ describe_checks(const uint8_t *p, size_t n, struct json_object *o, struct ferr *
 	return 0;
 }
 
+static struct json_object *
+qitem_json(const struct qitem *it, const struct qitem_block *tab)
+{
+	static const char *const types[] = { "?", "opaque", "blocks", "page" };
+	static const char *const kinds[] = { "?", "zero", "ref", "lz4", "raw" };
+	struct json_object *j = json_object_new_object();
+
+	put_str(j, "type", it->type <= QI_PAGE ? types[it->type] : "?");
+	if (it->type == QI_OPAQUE) {
+		put_u64(j, "len", it->len);
+	} else if (it->type == QI_BLOCKS) {
+		struct json_object *bl = json_object_new_array();
+		uint32_t i;
+
+		for (i = 0; i < it->nblocks; i++) {
+			struct json_object *b = json_object_new_object();
+
+			put_str(b, "id", tab[i].id);
+			put_u64(b, "len", tab[i].len);
+			json_object_array_add(bl, b);
+		}
+		json_object_object_add(j, "blocks", bl);
+	} else if (it->type == QI_PAGE) {
+		put_str(j, "record", (it->rec & FERRY_QREC_DATA) != 0 ? "data" : "zero");
+		json_object_object_add(j, "cont", json_object_new_boolean((it->rec & FERRY_QREC_CONT) != 0));
+		put_str(j, "block", tab[it->block].id);
+		put_u64(j, "offset", it->offset);
+		put_str(j, "kind", it->kind <= PK_RAW ? kinds[it->kind] : "?");
+		put_u64(j, "record_len", it->len);
+		if (it->kind == PK_REF) {
+			put_str(j, "src_block", tab[it->src_block].id);
+			put_u64(j, "src_offset", it->src_offset);
+			put_hex(j, "hash", it->hash, sizeof(it->hash));
+		} else if (it->kind == PK_LZ4) {
+			put_u64(j, "clen", it->payload_len);
+		}
+	}
+	return j;
+}
+
+/* QSTREAM (4.17): the header, counts of items and page kinds, the stream
+ * bytes the frame rebuilds, and (verbose) each item.  PAGE items need the
+ * session's block table: from a BLOCKS item earlier in the input (kept per
+ * session) or in this frame; without it they are counted, not decoded. */
+static int
+describe_qstream(struct inspector *in, struct flow *f, const uint8_t *p, size_t n,
+    struct json_object *o, struct ferr *e)
+{
+	struct json_object *list = in->verbose ? json_object_new_array() : NULL;
+	struct qitem_block *tab = calloc(FERRY_QBLOCKS_MAX, sizeof(*tab));
+	const struct qitem_block *known;
+	uint64_t items[QI_PAGE + 1] = { 0 }, kinds[PK_RAW + 1] = { 0 }, bytes = 0;
+	struct msg_qstream h;
+	struct qitem it;
+	struct rd r;
+	uint32_t i, nb;
+	int rc = 0, undecoded = 0;
+
+	if (tab == NULL) {
+		json_object_put(list);
+		return ferr_set(e, FERR_NOMEM, "QSTREAM: out of memory");
+	}
+	if ((known = insp_qblocks(in, f, &nb)) != NULL)
+		memcpy(tab, known, nb * sizeof(*tab));
+	rd_init(&r, p, n);
+	if ((rc = msg_qstream_decode(&r, &h, e)) != 0)
+		goto out;
+	put_u64(o, "seq", h.seq);
+	put_u64(o, "stream_off", h.stream_off);
+	put_u64(o, "count", h.count);
+	for (i = 0; i < h.count; i++) {
+		/* A PAGE with no table in sight: the BLOCKS item is not in the
+		 * input, which is no error of the frame. */
+		if (nb == 0 && !undecoded) {
+			struct rd peek = r;
+			uint8_t t = 0;
+
+			if (rd_u8(&peek, &t) == 0 && t == QI_PAGE) {
+				undecoded = 1;
+				break;
+			}
+		}
+		if ((rc = msg_qitem_next(&r, tab, nb, tab, &it, e)) != 0)
+			break;
+		items[it.type]++;
+		bytes += it.len;
+		if (it.type == QI_BLOCKS) {
+			nb = it.nblocks;
+			insp_keep_qblocks(in, f, tab, nb);
+		}
+		if (it.type == QI_PAGE)
+			kinds[it.kind]++;
+		if (list != NULL)
+			json_object_array_add(list, qitem_json(&it, tab));
+	}
+	if (rc == 0 && !undecoded && rd_end(&r) != 0)
+		rc = ferr_set(e, FERR_PROTO_LENGTH, "QSTREAM: %zu bytes after %u items", rd_left(&r),
+		    h.count);
+	put_u64(o, "opaque", items[QI_OPAQUE]);
+	put_u64(o, "blocks", items[QI_BLOCKS]);
+	put_u64(o, "zero", kinds[PK_ZERO]);
+	put_u64(o, "ref", kinds[PK_REF]);
+	put_u64(o, "lz4", kinds[PK_LZ4]);
+	put_u64(o, "raw", kinds[PK_RAW]);
+	if (undecoded)
+		put_str(o, "items", "not all decoded: no BLOCKS of this session in the input");
+	else
+		put_u64(o, "stream_bytes", bytes);
+	if (list != NULL) {
+		json_object_object_add(o, "entries", list);
+		list = NULL;
+	}
+out:
+	json_object_put(list);
+	free(tab);
+	return rc;
+}
+
 static int
 describe_seq(uint8_t type, const uint8_t *p, size_t n, struct json_object *o, struct ferr *e)
 {
@@ -453,6 +571,17 @@ describe_frame(struct inspector *in, struct flow *f, uint8_t type, const uint8_t
 	case FT_RESUMED: return describe_resumed(p, n, o, e);
 	case FT_DOMAIN: return describe_domain(p, n, o, e);
 	case FT_CHECKS: return describe_checks(p, n, o, e);
+	case FT_QSTREAM: return describe_qstream(in, f, p, n, o, e);
+	case FT_QRETURN: {
+		struct msg_qreturn m;
+		int rc = msg_qreturn_decode(p, n, &m, e);
+
+		if (rc == 0) {
+			put_u64(o, "offset", m.offset);
+			put_u64(o, "data_bytes", m.len);
+		}
+		return rc;
+	}
 	default: return ferr_set(e, FERR_PROTO_TYPE, "frame type %u unknown", type);
 	}
 }

@@ -10,6 +10,7 @@
 
 #include "ferry_proto.h"
 #include "msg.h"
+#include "msg_qemu.h"
 
 struct json_object;
 
@@ -35,6 +36,8 @@ struct flow {
 struct session_man {
 	uint8_t sid[FERRY_SESSION_ID_LEN];
 	struct msg_manifest *man;
+	struct qitem_block *qblocks;    /* QSTREAM's block table (4.17), FERRY_QBLOCKS_MAX */
+	uint32_t nqblocks;
 };
 
 struct type_stats {
@@ -50,6 +53,8 @@ struct inspector {
 	struct session_man sessions[INSP_MAX_SESSIONS];
 	uint32_t nsessions;
 	struct msg_manifest *orphan;   /* a MANIFEST whose session is not known */
+	struct qitem_block *orphan_qblocks;    /* a block table whose session is not known */
+	uint32_t orphan_nqblocks;
 	struct type_stats types[FT_COUNT + 1];  /* [FT_COUNT]: unknown types */
 	uint64_t frames, frame_bytes, partial, errors, records;
 };
@@ -74,6 +79,11 @@ void insp_summary(struct inspector *in);
 /* Manifest for a session (NULL when none was seen). */
 const struct msg_manifest *insp_manifest(const struct inspector *in, const struct flow *f);
 void insp_keep_manifest(struct inspector *in, const struct flow *f, const struct msg_manifest *m);
+/* QSTREAM block table for a session (*n 0 and NULL when none was seen), and
+ * keeping the one a BLOCKS item brought. */
+const struct qitem_block *insp_qblocks(const struct inspector *in, const struct flow *f, uint32_t *n);
+void insp_keep_qblocks(struct inspector *in, const struct flow *f, const struct qitem_block *b,
+    uint32_t n);
 
 /* describe.c: decode a frame's payload into fields.  Returns 0, or an error
  * (message in *err) after which fields holds what decoded. */

@@ -28,7 +28,7 @@ usage(FILE *f)
 	    "  --port PORT         the receiver's port, if tshark does not see TLS there by itself\n"
 	    "  --tshark PATH       tshark to run (default: tshark from PATH)\n"
 	    "  --json              one JSON object per line; the last is the summary\n"
-	    "  -v, --verbose       PAGES: one line per entry\n"
+	    "  -v, --verbose       PAGES: one line per entry; QSTREAM: one line per item\n"
 	    "  --no-summary        leave out the summary\n"
 	    "  -h, --help          this text\n"
 	    "\n"

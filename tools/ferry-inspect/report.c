@@ -23,11 +23,15 @@ insp_fini(struct inspector *in)
 {
 	uint32_t i;
 
-	for (i = 0; i < in->nsessions; i++)
+	for (i = 0; i < in->nsessions; i++) {
 		free(in->sessions[i].man);
+		free(in->sessions[i].qblocks);
+	}
 	free(in->orphan);
+	free(in->orphan_qblocks);
 	in->nsessions = 0;
 	in->orphan = NULL;
+	in->orphan_qblocks = NULL;
 }
 
 static struct session_man *
@@ -42,6 +46,8 @@ session_slot(struct inspector *in, const uint8_t sid[FERRY_SESSION_ID_LEN], int 
 		return NULL;
 	memcpy(in->sessions[in->nsessions].sid, sid, FERRY_SESSION_ID_LEN);
 	in->sessions[in->nsessions].man = NULL;
+	in->sessions[in->nsessions].qblocks = NULL;
+	in->sessions[in->nsessions].nqblocks = 0;
 	return &in->sessions[in->nsessions++];
 }
 
@@ -69,6 +75,42 @@ insp_keep_manifest(struct inspector *in, const struct flow *f, const struct msg_
 	if (*slot == NULL && (*slot = malloc(sizeof(**slot))) == NULL)
 		return;     /* PAGES of this session then go undecoded */
 	memcpy(*slot, m, sizeof(*m));
+}
+
+const struct qitem_block *
+insp_qblocks(const struct inspector *in, const struct flow *f, uint32_t *n)
+{
+	uint32_t i;
+
+	if (f->have_sid)
+		for (i = 0; i < in->nsessions; i++)
+			if (memcmp(in->sessions[i].sid, f->sid, FERRY_SESSION_ID_LEN) == 0 &&
+			    in->sessions[i].qblocks != NULL) {
+				*n = in->sessions[i].nqblocks;
+				return in->sessions[i].qblocks;
+			}
+	*n = in->orphan_qblocks != NULL ? in->orphan_nqblocks : 0;
+	return in->orphan_qblocks;
+}
+
+void
+insp_keep_qblocks(struct inspector *in, const struct flow *f, const struct qitem_block *b,
+    uint32_t n)
+{
+	struct qitem_block **slot = &in->orphan_qblocks;
+	uint32_t *nslot = &in->orphan_nqblocks;
+	struct session_man *s;
+
+	if (n > FERRY_QBLOCKS_MAX)
+		return;
+	if (f->have_sid && (s = session_slot(in, f->sid, 1)) != NULL) {
+		slot = &s->qblocks;
+		nslot = &s->nqblocks;
+	}
+	if (*slot == NULL && (*slot = calloc(FERRY_QBLOCKS_MAX, sizeof(**slot))) == NULL)
+		return;     /* PAGE items of this session then go undecoded */
+	memcpy(*slot, b, n * sizeof(*b));
+	*nslot = n;
 }
 
 /* ---- lines ---- */
@@ -128,7 +170,7 @@ count_frame(struct inspector *in, const uint8_t *p, size_t n, int partial)
 	in->partial += partial != 0;
 }
 
-/* Text: the fields on the frame's line; PAGES entries (--verbose) and
+/* Text: the fields on the frame's line; PAGES entries and QSTREAM items (--verbose) and
  * CHECKS rows below it, one line each. */
 static void
 print_frame_text(struct inspector *in, const struct where *w, const struct flow *f,

@@ -47,17 +47,19 @@ RESUME_BIND_LABEL = b"EXPORTER-ferry-resume-binding"
 RESUME_PROOF_PREFIX = b"ferry resume v1"
 
 (HELLO, WELCOME, MANIFEST, ACCEPT, REFUSE, PAGES, ACK, STATE, COMMIT,
- COMMITTED, ERROR, RESUME, RESUMED, PING, PONG, DOMAIN, CHECKS) = range(1, 18)
+ COMMITTED, ERROR, RESUME, RESUMED, PING, PONG, DOMAIN, CHECKS, QSTREAM,
+ QRETURN) = range(1, 20)
 TYPE_NAMES = {
     HELLO: "HELLO", WELCOME: "WELCOME", MANIFEST: "MANIFEST", ACCEPT: "ACCEPT",
     REFUSE: "REFUSE", PAGES: "PAGES", ACK: "ACK", STATE: "STATE",
     COMMIT: "COMMIT", COMMITTED: "COMMITTED", ERROR: "ERROR",
     RESUME: "RESUME", RESUMED: "RESUMED", PING: "PING", PONG: "PONG",
-    DOMAIN: "DOMAIN", CHECKS: "CHECKS",
+    DOMAIN: "DOMAIN", CHECKS: "CHECKS", QSTREAM: "QSTREAM", QRETURN: "QRETURN",
 }
 # Section 4.1: capability bits; sections 4.15, 4.16: DOMAIN and CHECKS
 CAP_DOMAIN = 1
-CAPS_KNOWN = CAP_DOMAIN
+CAP_QEMU = 2                            # sections 4.17, 4.18: QSTREAM and QRETURN
+CAPS_KNOWN = CAP_DOMAIN | CAP_QEMU
 DOMAIN_CHECK_ONLY = 1
 DOMAIN_XML_MAX = 1024 * 1024
 HOST_TOKEN_MAX = 63
@@ -71,6 +73,12 @@ CHECKS_PAYLOAD_MAX = 2 + CHECKS_MAX * (1 + 4 + 1 + CHECK_NAME_MAX + 2 * (2 + CHE
                                        + 2 + CHECK_WHY_MAX)
 CS_PASS, CS_FAIL, CS_WAIVED = 1, 2, 3
 CS_NAMES = {CS_PASS: "pass", CS_FAIL: "fail", CS_WAIVED: "waived"}
+QI_OPAQUE, QI_BLOCKS, QI_PAGE = 1, 2, 3
+QREC_DATA, QREC_CONT = 1, 2
+QPAGE_SIZE = 4096
+QBLOCKS_MAX = 256
+QRETURN_MAX = 1024 * 1024
+QITEM_MIN = 6
 # Payload bounds of the section 4 table; None = the negotiated maximum.
 PAYLOAD_BOUNDS = {
     HELLO: (24, 24), WELCOME: (32, 32), MANIFEST: (14, None), ACCEPT: (8, 8),
@@ -78,9 +86,10 @@ PAYLOAD_BOUNDS = {
     STATE: (8, None), COMMIT: (28, 1308), COMMITTED: (8, 8),
     ERROR: (6, 6 + TEXT_MAX), RESUME: (60, 60), RESUMED: (20, 20),
     PING: (8, 8), PONG: (8, 8), DOMAIN: (14, None), CHECKS: (15, CHECKS_PAYLOAD_MAX),
+    QSTREAM: (20 + QITEM_MIN, None), QRETURN: (9, 8 + QRETURN_MAX),
 }
-S2R = (HELLO, MANIFEST, PAGES, STATE, COMMIT, ERROR, RESUME, PING, PONG, DOMAIN)
-R2S = (WELCOME, ACCEPT, REFUSE, ACK, COMMITTED, ERROR, RESUMED, PING, PONG, CHECKS)
+S2R = (HELLO, MANIFEST, PAGES, STATE, COMMIT, ERROR, RESUME, PING, PONG, DOMAIN, QSTREAM)
+R2S = (WELCOME, ACCEPT, REFUSE, ACK, COMMITTED, ERROR, RESUMED, PING, PONG, CHECKS, QRETURN)
 HEARTBEAT = (PING, PONG)
 
 CODE_NAMES = {
@@ -96,10 +105,11 @@ CODE_NAMES = {
     53: "VIRT_HOSTDEV", 54: "VIRT_SHAREABLE", 55: "VIRT_READONLY",
     56: "VIRT_NOTFILE", 57: "VIRT_CACHE", 58: "VIRT_ARCH",
     59: "VIRT_CPU_MODEL", 60: "VIRT_CPUS", 61: "VIRT_MEMORY", 62: "VIRT_IMAGES",
+    63: "VIRT_EXISTS", 64: "QEMU_CAP", 65: "QEMU_STATE", 70: "QEMU",
 }
 CODES = {v: k for k, v in CODE_NAMES.items()}
 
-DK_MEMORY, DK_DISK = 1, 2
+DK_MEMORY, DK_DISK, DK_QEMU = 1, 2, 3
 PK_ZERO, PK_REF, PK_LZ4, PK_RAW = 1, 2, 3, 4
 HASH_LEN = 16
 RSM_RECEIVING, RSM_COMMITTED, RSM_FAILED = 1, 2, 3
@@ -288,6 +298,39 @@ def checks(rows, nrows=None):
             v = _b(v)
             p += struct.pack(">H", len(v)) + v
     return frame(CHECKS, p)
+
+
+def q_opaque(data):
+    """QSTREAM items (4.17)."""
+    return struct.pack(">BI", QI_OPAQUE, len(data)) + data
+
+
+def q_blocks(blocks):
+    """blocks: (id, length in bytes) pairs."""
+    return struct.pack(">BH", QI_BLOCKS, len(blocks)) + b"".join(
+        struct.pack(">B", len(_b(i))) + _b(i) + struct.pack(">Q", n) for i, n in blocks)
+
+
+def q_page(rec, block, offset, kind, payload=b"", src=(0, 0), digest=b"\0" * HASH_LEN):
+    """A PAGE item: ZERO nothing; REF src (block, offset) and digest; LZ4
+    payload = the lz4 block; RAW payload = the 4096 bytes."""
+    p = struct.pack(">BBHQB", QI_PAGE, rec, block, offset, kind)
+    if kind == PK_REF:
+        p += struct.pack(">HQ", *src) + digest
+    elif kind == PK_LZ4:
+        p += struct.pack(">I", len(payload)) + payload
+    elif kind == PK_RAW:
+        p += payload
+    return p
+
+
+def qstream(seq, stream_off, items, count=None):
+    return frame(QSTREAM, struct.pack(">QQI", seq, stream_off,
+                                      len(items) if count is None else count) + b"".join(items))
+
+
+def qreturn(offset, data):
+    return frame(QRETURN, struct.pack(">Q", offset) + data)
 
 # ---- lz4 block format (for LZ4 entries) ------------------------------------
 
@@ -540,7 +583,8 @@ def _decode_checks(f, r):
 def decode(ftype, payload):
     """Decode a frame of either direction: a dict with 'type' (name) and the
     fields.  Raises Malformed on any violation of sections 3 and 4 (PAGES:
-    the header fields only, entries need the manifest)."""
+    the header fields only, entries need the manifest; QSTREAM: the header
+    only, items need the block table)."""
     r = Reader(payload)
     f = {"type": TYPE_NAMES.get(ftype, "UNKNOWN(%d)" % ftype)}
     if ftype == HELLO:
@@ -589,6 +633,17 @@ def decode(ftype, payload):
         _decode_domain(f, r)
     elif ftype == CHECKS:
         _decode_checks(f, r)
+    elif ftype == QSTREAM:
+        f["seq"], f["stream_off"], f["count"] = r.take(">QQI")
+        if f["seq"] == 0 or not 1 <= f["count"] <= MAX_ENTRIES:
+            raise Malformed("QSTREAM seq %d count %d" % (f["seq"], f["count"]))
+        r.p = len(payload)      # items need the session's block table
+    elif ftype == QRETURN:
+        f["offset"] = r.take(">Q")
+        f["data_len"] = len(payload) - 8
+        if f["data_len"] < 1 or f["offset"] + f["data_len"] > QRETURN_MAX:
+            raise Malformed("QRETURN offset %d + %d bytes" % (f["offset"], f["data_len"]))
+        r.p = len(payload)
     else:
         raise Malformed("unknown frame type %d" % ftype)
     r.end()
