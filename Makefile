@@ -160,8 +160,8 @@ FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -MMD -MP \
 	-Isrc/common -Isrc/sender -Isrc/receiver -Iproto $(PKG_CFLAGS) $(FUZZ_SAN)
 FUZZ_LIB_SRC := $(addprefix src/common/,err.c rd.c wr.c frame.c msg.c msg_domain.c codec_lz4.c units.c \
 	pagehash.c bbuf.c resume.c tls.c tls_explain.c domxml.c domcheck.c dumpfmt.c framesplit.c config.c \
-	qmp.c qstream.c) \
-	src/receiver/rsess.c src/sender/plan.c
+	qmp.c qstream.c msg_qemu.c) \
+	src/receiver/rsess.c src/receiver/qrebuild.c src/sender/plan.c
 FUZZ_REPLAY := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_HARNESSES))
 
 .PHONY: fuzz fuzz-build fuzz-clean
@@ -170,6 +170,7 @@ FUZZ_REPLAY := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_HARNESSES))
 all: $(FUZZ_REPLAY)
 
 $(BUILD)/fuzz-replay/%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/replay_main.o $(call obj,src/receiver/rsess.c) \
+		$(call obj,src/receiver/qrebuild.c) \
 		$(call obj,src/sender/plan.c) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	$(say) LD $@
@@ -227,6 +228,7 @@ $(BUILD)/qemu-guest/%.o: tests/qemu-guest/%.S
 	@mkdir -p $(@D)
 	$(say) AS32 $<
 	$(Q)$(CC) -m32 -c -o $@ $<
+$(BUILD)/qemu-guest/kernel.o: tests/qemu-guest/pattern.h
 $(GUEST_KERNEL): $(BUILD)/qemu-guest/entry.o $(BUILD)/qemu-guest/kernel.o tests/qemu-guest/kernel.ld
 	$(say) LD $@
 	$(Q)ld -m elf_i386 -z noexecstack --no-warn-rwx-segments -nostdlib \

@@ -66,6 +66,12 @@ digest_add(struct digest *d, const uint8_t hash[FERRY_HASH_LEN])
 }
 
 void
+digest_update(struct digest *d, const void *p, size_t n)
+{
+	(void)XXH3_128bits_update(d->st, p, n);
+}
+
+void
 digest_final(struct digest *d, uint8_t out[FERRY_HASH_LEN])
 {
 	XXH128_canonical_t c;

@@ -18,6 +18,8 @@ int page_is_zero(const void *p, size_t n);
 struct digest;
 struct digest *digest_new(uint64_t seed);      /* NULL on allocation failure */
 void digest_add(struct digest *d, const uint8_t hash[FERRY_HASH_LEN]);
+/* Any bytes: a QEMU stream's digest is XXH3-128 over the stream itself. */
+void digest_update(struct digest *d, const void *p, size_t n);
 void digest_final(struct digest *d, uint8_t out[FERRY_HASH_LEN]);
 void digest_free(struct digest *d);
 

@@ -16,12 +16,17 @@
 
 #define QMP_CMD_MAX 128   /* bytes of a command name we send */
 
+/* Writing one command never waits longer than this. */
+#define QMP_SEND_MS 2000
+
 struct qmp {
 	int fd;
 	uint8_t *buf;             /* received bytes not yet parsed */
 	size_t len, cap;
 	uint64_t next_id;
 	int broken;               /* set after an error that desynchronises the stream */
+	char pend_id[32];         /* qmp_start: the command whose reply qmp_collect waits for */
+	char pend_cmd[QMP_NAME_MAX];
 	struct qmp_event ev[QMP_EVENTS_MAX];
 	size_t nev;
 	uint64_t dropped;
@@ -532,6 +537,24 @@ reply_is_ours(const struct qmp_msg *m, const char *id, const char *cmd, struct f
 	return 0;
 }
 
+/* m is the reply to command cmd with id: its return value, or its error. */
+static int
+take_reply(struct qmp_msg *m, const char *cmd, const char *id, json_object **ret, struct ferr *e)
+{
+	int rc;
+
+	if (m->kind == QMP_GREETING)
+		rc = ferr_set(e, FERR_PROTO, "qmp: %s: a greeting instead of a reply", cmd);
+	else
+		rc = reply_is_ours(m, id, cmd, e);
+	if (rc == 0 && m->kind == QMP_ERROR)
+		rc = ferr_set(e, FERR_REFUSED, "%s: %s: %s", cmd, m->name, m->desc);
+	else if (rc == 0 && ret != NULL)
+		*ret = json_object_get(m->value);
+	qmp_msg_fini(m);
+	return rc;
+}
+
 static int
 await_reply(struct qmp *q, const char *cmd, const char *id, uint64_t deadline, json_object **ret,
     struct ferr *e)
@@ -549,16 +572,7 @@ await_reply(struct qmp *q, const char *cmd, const char *id, uint64_t deadline, j
 		}
 		break;
 	}
-	if (m.kind == QMP_GREETING)
-		rc = ferr_set(e, FERR_PROTO, "qmp: %s: a greeting instead of a reply", cmd);
-	else
-		rc = reply_is_ours(&m, id, cmd, e);
-	if (rc == 0 && m.kind == QMP_ERROR)
-		rc = ferr_set(e, FERR_REFUSED, "%s: %s: %s", cmd, m.name, m.desc);
-	else if (rc == 0 && ret != NULL)
-		*ret = json_object_get(m.value);
-	qmp_msg_fini(&m);
-	return rc;
+	return take_reply(&m, cmd, id, ret, e);
 }
 
 int
@@ -573,6 +587,14 @@ qmp_execute(struct qmp *q, const char *cmd, json_object *args, int timeout_ms, j
 		*ret = NULL;
 	if ((rc = check_usable(q, e)) != 0 || (rc = check_command_args(cmd, args, e)) != 0)
 		return rc;
+	if (q->pend_id[0] != '\0') {
+		/* A command started with qmp_start is answered first. */
+		rc = await_reply(q, q->pend_cmd, q->pend_id, deadline, NULL, e);
+		q->pend_id[0] = '\0';
+		if (rc != 0 && rc != FERR_REFUSED)
+			return broke(q, rc);
+		ferr_clear(e);
+	}
 	snprintf(id, sizeof(id), "ferry-%llu", (unsigned long long)++q->next_id);
 	if ((rc = send_command(q, cmd, args, id, deadline, e)) != 0)
 		return broke(q, ferr_wrap(e, "%s", cmd));
@@ -743,4 +765,64 @@ qmp_free(struct qmp *q)
 		close(q->fd);
 	free(q->buf);
 	free(q);
+}
+
+int
+qmp_fd(const struct qmp *q)
+{
+	return q->fd;
+}
+
+int
+qmp_start(struct qmp *q, const char *cmd, json_object *args, struct ferr *e)
+{
+	int rc;
+
+	if ((rc = check_usable(q, e)) != 0 || (rc = check_command_args(cmd, args, e)) != 0)
+		return rc;
+	if (q->pend_id[0] != '\0')
+		return ferr_set(e, FERR_USAGE, "qmp: %s: %s still waits for its reply", cmd, q->pend_cmd);
+	if (strlen(cmd) >= sizeof(q->pend_cmd))
+		return ferr_set(e, FERR_USAGE, "qmp: command name longer than %zu bytes",
+		    sizeof(q->pend_cmd) - 1);
+	snprintf(q->pend_id, sizeof(q->pend_id), "ferry-%llu", (unsigned long long)++q->next_id);
+	snprintf(q->pend_cmd, sizeof(q->pend_cmd), "%s", cmd);
+	if ((rc = send_command(q, cmd, args, q->pend_id, deadline_in(QMP_SEND_MS), e)) != 0) {
+		q->pend_id[0] = '\0';
+		return broke(q, ferr_wrap(e, "%s", cmd));
+	}
+	return 0;
+}
+
+int
+qmp_collect(struct qmp *q, json_object **ret, struct ferr *e)
+{
+	struct qmp_msg m;
+	char cmd[QMP_NAME_MAX], id[32];
+	int rc;
+
+	if (ret != NULL)
+		*ret = NULL;
+	if ((rc = check_usable(q, e)) != 0)
+		return rc;
+	if (q->pend_id[0] == '\0')
+		return ferr_set(e, FERR_USAGE, "qmp: no command waits for a reply");
+	for (;;) {
+		rc = read_msg(q, deadline_in(0), "collecting a reply", &m, e);
+		if (rc == FERR_TIMEOUT) {
+			ferr_clear(e);
+			return 0;
+		}
+		if (rc != 0)
+			return broke(q, rc);
+		if (m.kind != QMP_EVENT)
+			break;
+		queue_event(q, &m);
+		qmp_msg_fini(&m);
+	}
+	snprintf(cmd, sizeof(cmd), "%s", q->pend_cmd);
+	snprintf(id, sizeof(id), "%s", q->pend_id);
+	q->pend_id[0] = '\0';
+	rc = broke(q, take_reply(&m, cmd, id, ret, e));
+	return rc == 0 ? 1 : rc;
 }

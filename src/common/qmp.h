@@ -112,6 +112,16 @@ int qmp_event_pop(struct qmp *q, struct qmp_event *ev);
 int qmp_wait_event(struct qmp *q, const char *name, int timeout_ms, struct qmp_event *ev,
     struct ferr *e) FERRY_MUST_CHECK;
 
+/* From an event loop, without blocking on QEMU (which may hold its big
+ * lock while it writes a migration stream that only this process drains):
+ * qmp_start sends cmd; qmp_collect reads only what is already there and
+ * returns 1 with *ret (as qmp_execute) once the reply arrived, 0 while it
+ * has not.  One such command at a time; qmp_execute first waits for it.
+ * qmp_fd is the socket to watch for readability. */
+int qmp_start(struct qmp *q, const char *cmd, json_object *args, struct ferr *e) FERRY_MUST_CHECK;
+int qmp_collect(struct qmp *q, json_object **ret, struct ferr *e) FERRY_MUST_CHECK;
+int qmp_fd(const struct qmp *q);
+
 /* Read whatever arrives within timeout_ms (0: only what is already there)
  * and queue its events.  A reply nobody waits for is a protocol error. */
 int qmp_pump(struct qmp *q, int timeout_ms, struct ferr *e) FERRY_MUST_CHECK;

@@ -69,7 +69,7 @@ on_sigchld(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			ev_log(&d->ev, "on-commit command (pid %d) failed with status %d", (int)pid,
+			ev_warn(&d->ev, "on-commit command (pid %d) failed with status %d", (int)pid,
 			    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 	}
 }
@@ -110,11 +110,16 @@ usage(FILE *f)
 	    "  --libvirt-uri URI         take libvirt domains (ferry-send --domain): check them\n"
 	    "                            against this host at pre-flight, define and start them\n"
 	    "                            after commit (qemu:///system, test:///PATH/node.xml)\n"
+	    "  --qemu-qmp PATH           take QEMU streams (ferry-send --qemu-qmp) into the QEMU\n"
+	    "                            whose QMP socket is PATH, started with -incoming defer;\n"
+	    "                            committed when it reports the migration completed\n"
 	    "  --config FILE             settings from FILE, one 'flag-name = value' per line;\n"
 	    "                            flags given here override its lines\n"
 	    "  --check-config            check the settings and certificates, print them, exit\n"
 	    "  --json                    one JSON event per line on stdout\n"
-	    "  -q, --quiet               no log lines on stderr\n"
+	    "  --log-level LEVEL         error, warn, info (default) or debug: log lines on stderr\n"
+	    "                            up to this level, key=value fields (logfmt)\n"
+	    "  -q, --quiet               only error lines (--log-level error)\n"
 	    "  -h, --help                this text\n"
 	    "\n"
 	    "Durations: 300ms, 5s, 2m, 1h.  Exit status (with --once): 0 ok, 1 error, 2 usage,\n"
@@ -126,7 +131,8 @@ parse_args(int argc, char **argv, struct recvd *d, struct config *cfg, struct fe
 {
 	enum { O_LISTEN = 256, O_IF, O_CERT, O_KEY, O_CA, O_PEER, O_PIN, O_DEST, O_EXPECT, O_ONCOMMIT,
 		O_CTL, O_MAXS, O_HS, O_KA, O_KAT, O_OUT, O_PROG, O_HIST, O_ONCE, O_JSON,
-		O_DUMP, O_VIRT, O_METRICS };
+		O_DUMP, O_VIRT, O_METRICS, O_QEMU };
+	enum { O_LOGLEVEL = 512 };
 	static const struct option lo[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "interface", required_argument, NULL, O_IF },
@@ -150,7 +156,9 @@ parse_args(int argc, char **argv, struct recvd *d, struct config *cfg, struct fe
 		{ "json", no_argument, NULL, O_JSON },
 		{ "dump-frames", required_argument, NULL, O_DUMP },
 		{ "libvirt-uri", required_argument, NULL, O_VIRT },
+		{ "qemu-qmp", required_argument, NULL, O_QEMU },
 		{ "metrics", required_argument, NULL, O_METRICS },
+		{ "log-level", required_argument, NULL, O_LOGLEVEL },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -227,6 +235,7 @@ parse_args(int argc, char **argv, struct recvd *d, struct config *cfg, struct fe
 		case O_JSON: o->json = 1; break;
 		case O_DUMP: o->dump_dir = optarg; break;
 		case O_VIRT: o->libvirt_uri = optarg; break;
+		case O_QEMU: o->qemu_qmp = optarg; break;
 		case O_METRICS: {
 			char host[256];
 			uint16_t port;
@@ -236,7 +245,11 @@ parse_args(int argc, char **argv, struct recvd *d, struct config *cfg, struct fe
 			o->metrics_addr = optarg;
 			break;
 		}
-		case 'q': d->ev.quiet = 1; break;
+		case O_LOGLEVEL:
+			if (ev_level_parse("--log-level", optarg, &d->ev.level, e) != 0)
+				return e->code;
+			break;
+		case 'q': d->ev.level = EV_ERROR; break;
 		case 'h': usage(stdout); return 1;
 		default: return ferr_set(e, FERR_USAGE, "see --help");
 		}
@@ -318,10 +331,10 @@ main(int argc, char **argv)
 	int rc, status = RES_ERROR;
 
 	if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
-		return ctl_cli("ferry-recv ctl SOCKET status|abort SESSION [--json]", argc, argv);
+		return ctl_cli("ferry-recv ctl SOCKET status|abort SESSION [--json]", argc, argv,
+		    ctl_show_recv_status);
 	memset(&d, 0, sizeof(d));
-	d.ev.prog = "ferry-recv";
-	d.ev.out = stdout;
+	ev_init(&d.ev, "ferry-recv");
 	signal(SIGPIPE, SIG_IGN);
 	rc = parse_args(argc, argv, &d, &cfg, &e);
 	if (rc == 1)
@@ -402,7 +415,7 @@ main(int argc, char **argv)
 			    json_object_new_string(metrics_server_addr(d.metrics)));
 		ev_json(&d.ev, "listening", o);
 		if (sd_notify_ready(getenv("NOTIFY_SOCKET"), addr, &e) != 0)
-			ev_log(&d.ev, "systemd readiness: %s", e.msg);
+			ev_warn(&d.ev, "systemd readiness: %s", e.msg);
 	}
 	d.last_result = RES_OK;
 	event_base_dispatch(d.base);

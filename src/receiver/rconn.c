@@ -20,6 +20,8 @@
 #include "recvd.h"
 #include "result.h"
 #include "resume.h"
+#include "rlog.h"
+#include "rqemu.h"
 #include "sockinfo.h"
 #include "sockopt.h"
 #include "tls.h"
@@ -70,8 +72,8 @@ rconn_send_error(struct rconn *c, int code, const char *text)
 		bufferevent_write(c->bev, buf, w.off);
 }
 
-static void
-flush_session(struct rconn *c)
+void
+rconn_flush(struct rconn *c)
 {
 	const uint8_t *p;
 	size_t n;
@@ -155,7 +157,7 @@ handle_resume(struct rconn *c, const uint8_t *p, uint32_t n, struct ferr *e)
 		 * so the new one takes over. */
 		struct rconn *old = rs->conn;
 
-		ev_log(&d->ev, "session %.16s: resumed while the old connection looked alive; closing it",
+		rs_log(rs, EV_WARN, "session %.16s: resumed while the old connection looked alive; closing it",
 		    rs->idhex);
 		old->rs = NULL;
 		rs->conn = NULL;
@@ -167,7 +169,7 @@ handle_resume(struct rconn *c, const uint8_t *p, uint32_t n, struct ferr *e)
 	rs->last_rx_ms = rs->last_progress_ms = clock_ms();
 	if ((rc = rsess_resume(rs->sess, e)) != 0)
 		return rc;
-	ev_log(&d->ev, "session %.16s: resumed by %s after %llu ms; continuing from frame %llu",
+	rs_log(rs, EV_INFO, "session %.16s: resumed by %s after %llu ms; continuing from frame %llu",
 	    rs->idhex, c->addr, (unsigned long long)(rs->cut_ms ? clock_ms() - rs->cut_ms : 0),
 	    (unsigned long long)(rsess_last_seq(rs->sess) + 1));
 	{
@@ -215,7 +217,6 @@ static void
 on_read(struct bufferevent *bev, void *arg)
 {
 	struct rconn *c = arg;
-	struct recvd *d = c->d;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct ferr e = { 0 };
 	uint64_t now = clock_ms();
@@ -245,6 +246,10 @@ on_read(struct bufferevent *bev, void *arg)
 			need = FERRY_FRAME_HDR_LEN;
 		else if (have < need)
 			break;
+		/* A QEMU stream waits while the destination QEMU is behind: the
+		 * sender's window then fills and it stops reading its QEMU. */
+		if (c->rs != NULL && c->rs->rq != NULL && rqemu_backlogged(c->rs))
+			break;
 		p = evbuffer_pullup(in, (ev_ssize_t)need);
 		if (p[0] == FT_PING) {
 			if (now - c->ping_window_ms >= 1000) {
@@ -267,7 +272,7 @@ on_read(struct bufferevent *bev, void *arg)
 			if (used > 0) {     /* RESUME handled */
 				if (c->deadline != NULL)
 					evtimer_del(c->deadline);
-				flush_session(c);
+				rconn_flush(c);
 				if (c->rs != NULL && c->rs->finished)
 					return;     /* told the outcome: wait for the close */
 				continue;
@@ -275,7 +280,7 @@ on_read(struct bufferevent *bev, void *arg)
 		}
 		rc = rsess_feed(c->rs->sess, p, need, &used, &e);
 		evbuffer_drain(in, used);
-		flush_session(c);
+		rconn_flush(c);
 		if (rc != 0) {
 			struct rsession *rs = c->rs;
 
@@ -293,10 +298,12 @@ on_read(struct bufferevent *bev, void *arg)
 
 			memcpy(rs->id, rsess_session_id(rs->sess), FERRY_SESSION_ID_LEN);
 			hash_hex(rs->id, rs->idhex);
+			rs_log(rs, EV_DEBUG, "session %.16s: started by %s (%s)", rs->idhex, c->addr,
+			    c->peer_name);
 			if (resume_key_derive(c->bev, rs->id, rs->resume_key, &e) == 0)
 				rs->have_key = 1;
 			else
-				ev_log(&d->ev, "session %.16s: %s; it cannot be resumed", rs->idhex, e.msg);
+				rs_log(rs, EV_WARN, "session %.16s: %s; it cannot be resumed", rs->idhex, e.msg);
 		}
 		if (rsess_last_seq(c->rs->sess) != c->rs->last_seq) {
 			c->rs->last_seq = rsess_last_seq(c->rs->sess);
@@ -316,11 +323,18 @@ fail:
 			rsess_fail(c->rs->sess, e.code, e.msg);
 			rsession_finish(c->rs, e.code, e.msg);
 		} else {
-			ev_log(&d->ev, "connection from %s (%s) refused: %s", c->addr, c->peer_name, e.msg);
+			rc_log(c, EV_WARN, "connection from %s (%s) refused: %s", c->addr, c->peer_name, e.msg);
 		}
 	}
 	rconn_send_error(c, e.code, e.msg);
 	rconn_close_after_flush(c);
+}
+
+void
+rconn_kick(struct rconn *c)
+{
+	if (!c->closing && c->bev != NULL)
+		on_read(c->bev, c);
 }
 
 static void
@@ -343,7 +357,7 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		c->tls_up = 1;
 		if (tls_bev_peer_name(bev, c->peer_name, sizeof(c->peer_name)) != 0)
 			snprintf(c->peer_name, sizeof(c->peer_name), "?");
-		ev_log(&c->d->ev, "TLS session with %s (%s)", c->addr, c->peer_name);
+		rc_log(c, EV_INFO, "TLS session with %s (%s)", c->addr, c->peer_name);
 		return;
 	}
 	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
@@ -354,12 +368,12 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		if (e.msg[0] == '\0')
 			snprintf(e.msg, sizeof(e.msg), "connection closed by the sender");
 		if (!c->tls_up) {
-			ev_log(&c->d->ev, "connection from %s refused: %s", c->addr, e.msg);
+			rc_log(c, EV_WARN, "connection from %s refused: %s", c->addr, e.msg);
 			emit_refused(c, e.msg);
 			if (what & BEV_EVENT_ERROR)
 				drain_and_close(c);
 		} else if (c->rs != NULL && !c->rs->finished) {
-			ev_log(&c->d->ev, "connection from %s: %s", c->addr, e.msg);
+			rc_log(c, EV_WARN, "connection from %s: %s", c->addr, e.msg);
 		}
 		snprintf(why, sizeof(why), "%s", e.msg);
 		if (pending > 0 && pending >= FERRY_FRAME_HDR_LEN) {
@@ -407,7 +421,7 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	ev_log(&c->d->ev, "connection from %s: no %s within the handshake timeout (%llu ms); closed",
+	rc_log(c, EV_WARN, "connection from %s: no %s within the handshake timeout (%llu ms); closed",
 	    c->addr, c->tls_up ? "HELLO or RESUME" : "TLS handshake",
 	    (unsigned long long)c->d->o.handshake_ms);
 	if (c->rs != NULL && !c->rs->finished) {
@@ -437,7 +451,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 		snprintf(why, sizeof(why), "no data from the sender for %llu ms (dead peer)",
 		    (unsigned long long)(now - c->last_rx_ms));
-		ev_log(&d->ev, "connection from %s: %s", c->addr, why);
+		rc_log(c, EV_WARN, "connection from %s: %s", c->addr, why);
 		{
 			struct rsession *rs = c->rs;
 
@@ -477,11 +491,12 @@ rconn_accept(struct recvd *d, int fd, const char *addr)
 	}
 	c->d = d;
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
+	rc_log(c, EV_DEBUG, "connection from %s accepted", addr);
 	c->last_rx_ms = clock_ms();
 	sock_tune(fd, d->o.keepalive_ms, d->o.dead_ms);
 	c->bev = tls_bev_new(d->tls, d->base, fd, &e);
 	if (c->bev == NULL) {
-		ev_log(&d->ev, "connection from %s: %s", addr, e.msg);
+		ev_logx(&d->ev, EV_WARN, NULL, "connection from %s: %s", addr, e.msg);
 		close(fd);
 		free(c);
 		return;

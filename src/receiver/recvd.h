@@ -36,6 +36,7 @@ struct recv_opts {
 	const char *dump_dir;       /* --dump-frames DIR, or NULL */
 	const char *libvirt_uri;    /* --libvirt-uri: take domains (DOMAIN frames) */
 	const char *metrics_addr;   /* --metrics ADDR:PORT, or NULL */
+	const char *qemu_qmp;       /* --qemu-qmp: the destination QEMU's QMP socket */
 	uint32_t expect_disks;
 	uint32_t max_sessions;
 	uint64_t handshake_ms;      /* new connection: TLS + HELLO/RESUME */
@@ -77,6 +78,7 @@ struct rsession {
 	char error[FERR_MSG_MAX];
 	char domain[256];           /* libvirt domain of the session, "" if none */
 	char domain_state[16];      /* its state here after commit, "" if not defined */
+	struct rqemu *rq;           /* a QEMU stream session's destination QEMU (rqemu.c) */
 	struct rsession *next, *prev;
 };
 
@@ -130,6 +132,7 @@ struct recvd {
 	struct metrics_server *metrics;  /* --metrics, or NULL */
 	struct framedump_dir *dump;  /* --dump-frames, or NULL */
 	struct virt *virt;          /* --libvirt-uri connection, or NULL */
+	struct rsession *qemu_owner; /* the session feeding --qemu-qmp's QEMU, or NULL */
 	struct events ev;
 	struct rconn *conns;
 	struct rsession *sessions;
@@ -151,6 +154,10 @@ void rconn_free(struct rconn *c);
 void rconn_send_error(struct rconn *c, int code, const char *text);
 /* Close after the output drains. */
 void rconn_close_after_flush(struct rconn *c);
+/* Send what the session has queued (e.g. QRETURN from the QEMU side). */
+void rconn_flush(struct rconn *c);
+/* Process frames that waited in the input (the QEMU backlog drained). */
+void rconn_kick(struct rconn *c);
 
 /* rsessions.c */
 struct rsession *rsession_new(struct recvd *d, struct rconn *c, struct ferr *e);

@@ -8,6 +8,7 @@
 #include "codec_lz4.h"
 #include "frame.h"
 #include "pagehash.h"
+#include "qrebuild.h"
 
 struct rsess {
 	struct rsess_config cfg;
@@ -32,6 +33,8 @@ struct rsess {
 	uint32_t caps;                  /* negotiated in HELLO/WELCOME */
 	uint8_t *domain;                /* DOMAIN payload, kept for pre-flight and commit */
 	size_t domain_len;
+	struct qrebuild *q;             /* a QEMU stream session, else NULL */
+	struct bbuf ret;                /* QEMU return path so far (section 4.18) */
 };
 
 struct rsess *
@@ -78,6 +81,8 @@ rsess_free(struct rsess *s)
 	free(s->scratch);
 	free(s->scratch2);
 	free(s->domain);
+	qrebuild_free(s->q);
+	bbuf_fini(&s->ret);
 	bbuf_fini(&s->out);
 	free(s);
 }
@@ -156,6 +161,8 @@ on_hello(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
 	w.caps = h.caps & FERRY_CAPS_KNOWN & s->cfg.caps;
 	if (s->ops->domain_check == NULL)
 		w.caps &= ~FERRY_CAP_DOMAIN;
+	if (s->ops->qemu_out == NULL)
+		w.caps &= ~FERRY_CAP_QEMU;
 	s->caps = w.caps;
 	w.max_frame = s->cfg.max_frame;
 	s->cfg.random(s->session_id, sizeof(s->session_id));
@@ -229,6 +236,10 @@ on_manifest(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
 		free(m);
 		return rc;
 	}
+	if (m->dev[0].kind == DK_QEMU && !(s->caps & FERRY_CAP_QEMU)) {
+		free(m);
+		return ferr_set(e, FERR_PROTO_STATE, "MANIFEST: a QEMU device without capability QEMU");
+	}
 	memset(&refusal, 0, sizeof(refusal));
 	rc = s->domain != NULL ? domain_preflight(s, m, &refusal, e) : 0;
 	if (rc == 0)
@@ -243,6 +254,15 @@ on_manifest(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
 		return rc;
 	}
 	s->man = m;
+	if (m->dev[0].kind == DK_QEMU) {
+		/* From here on the sink holds the destination QEMU: failures abort. */
+		if ((s->q = qrebuild_new(s->seed, s->ops, s->ctx)) == NULL)
+			return ferr_set(e, FERR_NOMEM, "MANIFEST: QEMU stream");
+		if ((rc = queue_frame(s, enc_accept, &acc, 32, e)) != 0)
+			return rc;
+		s->state = RS_RECEIVING;
+		return 0;
+	}
 	/* From here on the sink holds staging files: failures must abort. */
 	for (i = 0; i < m->ndev; i++)
 		if (m->dev[i].unit > maxunit)
@@ -405,6 +425,88 @@ on_pages(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
 }
 
 static int
+on_qstream(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
+{
+	const struct qrebuild_stats *qs;
+	struct msg_qstream h;
+	struct msg_seq ack;
+	struct rd r;
+	int rc;
+
+	rd_init(&r, p, n);
+	if ((rc = msg_qstream_decode(&r, &h, e)) != 0)
+		return rc;
+	if (h.seq <= s->last_seq)
+		return 0;       /* a duplicate: already applied, harmless */
+	if (h.seq != s->last_seq + 1)
+		return ferr_set(e, FERR_PROTO_RANGE, "QSTREAM: seq %llu, expected %llu (gap)",
+		    (unsigned long long)h.seq, (unsigned long long)(s->last_seq + 1));
+	if ((rc = qrebuild_frame(s->q, &h, &r, e)) != 0)
+		return rc;
+	s->last_seq = h.seq;
+	qs = qrebuild_stats(s->q);
+	s->stats.logical_bytes = qs->stream_bytes;
+	s->stats.pages_zero = qs->pages_zero;
+	s->stats.pages_dedup = qs->pages_dedup;
+	s->stats.pages_lz4 = qs->pages_lz4;
+	s->stats.pages_raw = qs->pages_raw;
+	ack.seq = h.seq;
+	return queue_frame(s, enc_ack, &ack, 32, e);
+}
+
+static int enc_qreturn(struct wr *w, const void *m) { return msg_qreturn_encode(w, m); }
+
+/* Queue QRETURN frames for the return path from byte `from` on. */
+static int
+queue_qreturn(struct rsess *s, size_t from, struct ferr *e)
+{
+	size_t chunk = s->max_frame > 64 ? s->max_frame - 64 : 64;
+	struct msg_qreturn m;
+	int rc;
+
+	while (from < s->ret.len) {
+		m.offset = from;
+		m.data = s->ret.p + from;
+		m.len = (uint32_t)(s->ret.len - from < chunk ? s->ret.len - from : chunk);
+		if ((rc = queue_frame(s, enc_qreturn, &m, (size_t)m.len + 32, e)) != 0)
+			return rc;
+		from += m.len;
+	}
+	return 0;
+}
+
+int
+rsess_qreturn(struct rsess *s, const uint8_t *p, size_t n, struct ferr *e)
+{
+	size_t from = s->ret.len;
+	struct wr w;
+	int rc;
+
+	if (s->q == NULL || s->state != RS_RECEIVING)
+		return ferr_set(e, FERR_PROTO_STATE, "QEMU return path outside a receiving QEMU session");
+	if (n > FERRY_QRETURN_MAX - s->ret.len) {
+		ferr_set(e, FERR_PROTO_LENGTH, "QEMU return path: more than %u bytes", FERRY_QRETURN_MAX);
+		return fail_with(s, e);
+	}
+	if (bbuf_reserve(&s->ret, n) != 0) {
+		ferr_set(e, FERR_NOMEM, "QEMU return path");
+		return fail_with(s, e);
+	}
+	bbuf_tail(&s->ret, &w);
+	(void)wr_bytes(&w, p, n);
+	bbuf_commit(&s->ret, &w);
+	if ((rc = queue_qreturn(s, from, e)) != 0)
+		return fail_with(s, e);
+	return 0;
+}
+
+int
+rsess_is_qemu(const struct rsess *s)
+{
+	return s->q != NULL;
+}
+
+static int
 on_state(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
 {
 	struct msg_state st;
@@ -455,6 +557,41 @@ verify_digests(struct rsess *s, const struct msg_commit *c, struct ferr *e)
 	return 0;
 }
 
+/* Section 4.17: the stream's digest, then the sink confirms that the
+ * destination QEMU completed. */
+static int
+qemu_commit(struct rsess *s, const struct msg_commit *c, struct ferr *e)
+{
+	uint8_t got[FERRY_HASH_LEN];
+	char a[2 * FERRY_HASH_LEN + 1], b[2 * FERRY_HASH_LEN + 1];
+	struct msg_seq done;
+	uint32_t i;
+	int rc;
+
+	if (c->seq != s->last_seq)
+		return ferr_set(e, FERR_PROTO_RANGE, "COMMIT: seq %llu, but last QSTREAM applied is %llu",
+		    (unsigned long long)c->seq, (unsigned long long)s->last_seq);
+	if (c->ndev != 1 || c->dev[0].id != s->man->dev[0].id)
+		return ferr_set(e, FERR_PROTO_RANGE, "COMMIT: a QEMU session commits its one device %u",
+		    s->man->dev[0].id);
+	for (i = 0; i < FERRY_HASH_LEN; i++)
+		if (c->state_digest[i] != 0)
+			return ferr_set(e, FERR_PROTO_RANGE, "COMMIT: a QEMU session has no state: "
+			    "state_digest must be zero");
+	qrebuild_digest(s->q, got);
+	if (memcmp(got, c->dev[0].digest, FERRY_HASH_LEN) != 0) {
+		hash_hex(got, a);
+		hash_hex(c->dev[0].digest, b);
+		return ferr_set(e, FERR_VERIFY, "COMMIT: QEMU stream of %llu bytes has digest %s, sender's %s",
+		    (unsigned long long)qrebuild_stats(s->q)->stream_bytes, a, b);
+	}
+	if ((rc = s->ops->commit(s->ctx, c, e)) != 0)
+		return rc;
+	s->state = RS_COMMITTED;
+	done.seq = c->seq;
+	return queue_frame(s, enc_committed, &done, 32, e);
+}
+
 static int
 on_commit(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
 {
@@ -465,6 +602,8 @@ on_commit(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
 
 	if ((rc = msg_commit_decode(p, n, &c, e)) != 0)
 		return rc;
+	if (s->q != NULL)
+		return qemu_commit(s, &c, e);
 	if (c.seq != s->last_seq)
 		return ferr_set(e, FERR_PROTO_RANGE, "COMMIT: seq %llu, but last PAGES applied is %llu",
 		    (unsigned long long)c.seq, (unsigned long long)s->last_seq);
@@ -542,12 +681,16 @@ dispatch(struct rsess *s, const struct frame_hdr *h, const uint8_t *p, struct fe
 			return on_domain(s, p, h->len, e);
 		break;
 	case RS_RECEIVING:
+		if (h->type == FT_QSTREAM && s->q != NULL)
+			return on_qstream(s, p, h->len, e);
+		if (h->type == FT_COMMIT)
+			return on_commit(s, p, h->len, e);
+		if (s->q != NULL)
+			break;      /* a QEMU session has no PAGES or STATE */
 		if (h->type == FT_PAGES)
 			return on_pages(s, p, h->len, e);
 		if (h->type == FT_STATE)
 			return on_state(s, p, h->len, e);
-		if (h->type == FT_COMMIT)
-			return on_commit(s, p, h->len, e);
 		break;
 	default:
 		break;
@@ -632,6 +775,7 @@ int
 rsess_resume(struct rsess *s, struct ferr *e)
 {
 	struct msg_resumed r;
+	int rc;
 
 	if (!rsess_resumable(s) && s->state != RS_FAILED)
 		return ferr_set(e, FERR_PROTO_RESUME, "RESUME: session is %s, not resumable",
@@ -641,7 +785,12 @@ rsess_resume(struct rsess *s, struct ferr *e)
 	    : s->state == RS_FAILED ? RSM_FAILED : RSM_RECEIVING;
 	r.next_seq = s->last_seq + 1;
 	r.state_offset = s->state_got;
-	return queue_frame(s, enc_resumed, &r, 48, e);
+	if ((rc = queue_frame(s, enc_resumed, &r, 48, e)) != 0)
+		return rc;
+	/* The return path may have been lost with the connection: all again. */
+	if (s->q != NULL && s->state == RS_RECEIVING)
+		return queue_qreturn(s, 0, e);
+	return 0;
 }
 
 uint64_t

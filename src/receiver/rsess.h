@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "msg.h"
+#include "msg_qemu.h"
 
 enum rsess_state {
 	RS_INVALID = 0,
@@ -52,6 +53,16 @@ struct rsess_sink_ops {
 	 * FERRY_CAP_DOMAIN). */
 	int (*domain_check)(void *ctx, const struct msg_manifest *m, const struct msg_domain *d,
 	    struct msg_checks *out, struct msg_text *refusal);
+	/* A QEMU stream session (section 4.17; NULL when this receiver takes
+	 * none: it then never offers FERRY_CAP_QEMU).  accept sees the
+	 * manifest's one DK_QEMU device; qemu_blocks gives the RAM block list
+	 * (once), after which write / read address the mirror of guest RAM
+	 * (dev = block index, off = byte offset, 4096 bytes); qemu_out takes
+	 * the rebuilt stream bytes for the destination QEMU, in order; commit
+	 * (after the stream digest matched) confirms the destination QEMU
+	 * completed. */
+	int (*qemu_blocks)(void *ctx, const struct qitem_block *b, uint32_t n, struct ferr *e);
+	int (*qemu_out)(void *ctx, const uint8_t *p, size_t n, struct ferr *e);
 };
 
 struct rsess_config {
@@ -98,6 +109,13 @@ int rsess_resumable(const struct rsess *s);
 int rsess_resume(struct rsess *s, struct ferr *e) FERRY_MUST_CHECK;
 /* Highest PAGES sequence number applied. */
 uint64_t rsess_last_seq(const struct rsess *s);
+
+/* 1 when the session carries a QEMU stream (a DK_QEMU manifest). */
+int rsess_is_qemu(const struct rsess *s);
+/* Bytes the destination QEMU wrote on its return path: kept (at most
+ * FERRY_QRETURN_MAX for the session) and queued as QRETURN; after a
+ * resume they are all sent again (section 4.18). */
+int rsess_qreturn(struct rsess *s, const uint8_t *p, size_t n, struct ferr *e) FERRY_MUST_CHECK;
 
 /* Bytes queued for the peer. */
 const uint8_t *rsess_output(struct rsess *s, size_t *len);

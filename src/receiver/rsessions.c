@@ -19,6 +19,8 @@
 #include "pagehash.h"
 #include "recvd.h"
 #include "result.h"
+#include "rlog.h"
+#include "rqemu.h"
 #include "rvirt.h"
 
 static void
@@ -64,19 +66,37 @@ static int
 sink_accept(void *ctx, const struct msg_manifest *m, uint64_t seed, const uint8_t sid[16],
     struct msg_text *refusal)
 {
+	if (m->ndev > 0 && m->dev[0].kind == DK_QEMU)
+		return rqemu_accept(ctx, m, refusal);
 	return staging_sink_ops.accept(((struct rsession *)ctx)->stg, m, seed, sid, refusal);
 }
 
 static int
 sink_write(void *ctx, uint32_t dev, uint64_t off, const uint8_t *p, uint32_t len, struct ferr *e)
 {
+	if (((struct rsession *)ctx)->rq != NULL)
+		return rqemu_write(ctx, dev, off, p, len, e);
 	return staging_sink_ops.write(((struct rsession *)ctx)->stg, dev, off, p, len, e);
 }
 
 static int
 sink_read(void *ctx, uint32_t dev, uint64_t off, uint8_t *p, uint32_t len, struct ferr *e)
 {
+	if (((struct rsession *)ctx)->rq != NULL)
+		return rqemu_read(ctx, dev, off, p, len, e);
 	return staging_sink_ops.read(((struct rsession *)ctx)->stg, dev, off, p, len, e);
+}
+
+static int
+sink_qemu_blocks(void *ctx, const struct qitem_block *b, uint32_t n, struct ferr *e)
+{
+	return rqemu_blocks(ctx, b, n, e);
+}
+
+static int
+sink_qemu_out(void *ctx, const uint8_t *p, size_t n, struct ferr *e)
+{
+	return rqemu_out(ctx, p, n, e);
 }
 
 static int
@@ -92,6 +112,8 @@ sink_commit(void *ctx, const struct msg_commit *c, struct ferr *e)
 	size_t len;
 	int rc;
 
+	if (rs->rq != NULL)
+		return rqemu_commit(rs, e);
 	if ((rc = staging_sink_ops.commit(rs->stg, c, e)) != 0)
 		return rc;
 	if (rsess_domain(rs->sess, &len) == NULL)
@@ -99,7 +121,7 @@ sink_commit(void *ctx, const struct msg_commit *c, struct ferr *e)
 	if ((rc = rvirt_commit(rs, e)) != 0) {
 		/* Nothing of the domain may stay: the sender resumes its source. */
 		staging_unpublish(rs->stg);
-		ev_log(&rs->d->ev, "session %.16s: %s; the committed images were removed", rs->idhex,
+		rs_log(rs, EV_ERROR, "session %.16s: %s; the committed images were removed", rs->idhex,
 		    e->msg);
 	}
 	return rc;
@@ -108,6 +130,10 @@ sink_commit(void *ctx, const struct msg_commit *c, struct ferr *e)
 static void
 sink_abort(void *ctx)
 {
+	if (((struct rsession *)ctx)->rq != NULL) {
+		rqemu_abort(ctx);
+		return;
+	}
 	staging_sink_ops.abort(((struct rsession *)ctx)->stg);
 }
 
@@ -126,13 +152,15 @@ static const struct rsess_sink_ops session_sink_ops = {
 	.commit = sink_commit,
 	.abort = sink_abort,
 	.domain_check = sink_domain_check,
+	.qemu_blocks = sink_qemu_blocks,
+	.qemu_out = sink_qemu_out,
 };
 
 struct rsession *
 rsession_new(struct recvd *d, struct rconn *c, struct ferr *e)
 {
 	struct rsess_config rc = { FERRY_MAX_FRAME_DEFAULT, random_bytes,
-	    d->virt != NULL ? FERRY_CAP_DOMAIN : 0 };
+	    (d->virt != NULL ? FERRY_CAP_DOMAIN : 0) | (d->o.qemu_qmp != NULL ? FERRY_CAP_QEMU : 0) };
 	struct staging_opts so = { d->o.dest_dir, d->o.expect_disks };
 	struct rsession *rs = calloc(1, sizeof(*rs));
 
@@ -195,6 +223,7 @@ rsession_free(struct rsession *rs)
 	}
 	event_free(rs->outage);
 	rsess_free(rs->sess);
+	rqemu_free(rs);
 	staging_free(rs->stg);
 	if (rs->prev != NULL)
 		rs->prev->next = rs->next;
@@ -235,7 +264,7 @@ rsession_cut(struct rsession *rs, const char *why)
 	left = rs->last_rx_ms + d->o.outage_ms > now ? rs->last_rx_ms + d->o.outage_ms - now : 0;
 	ms_to_timeval(&tv, left);
 	evtimer_add(rs->outage, &tv);
-	ev_log(&d->ev, "session %.16s: connection lost (%s); waiting up to %llu ms for the sender to resume",
+	rs_log(rs, EV_WARN, "session %.16s: connection lost (%s); waiting up to %llu ms for the sender to resume",
 	    rs->idhex, why, (unsigned long long)left);
 	{
 		struct json_object *o = json_object_new_object();
@@ -259,7 +288,7 @@ run_on_commit(struct rsession *rs)
 		return;
 	pid = fork();
 	if (pid < 0) {
-		ev_log(&d->ev, "on-commit: fork: %s", strerror(errno));
+		rs_log(rs, EV_ERROR, "on-commit: fork: %s", strerror(errno));
 		return;
 	}
 	if (pid == 0) {
@@ -276,7 +305,7 @@ run_on_commit(struct rsession *rs)
 	}
 	/* Not waited for here: the daemon keeps serving (and COMMITTED goes
 	 * out) while the hook runs; main.c reaps it on SIGCHLD. */
-	ev_log(&d->ev, "session %.16s: on-commit command started (pid %d)", rs->idhex, (int)pid);
+	rs_log(rs, EV_INFO, "session %.16s: on-commit command started (pid %d)", rs->idhex, (int)pid);
 }
 
 void
@@ -318,11 +347,11 @@ rsession_finish(struct rsession *rs, int code, const char *why)
 		d->totals.by_result[r]++;
 	if (r == RES_OK) {
 		run_on_commit(rs);
-		ev_log(&d->ev, "session %.16s from %s: committed (%llu bytes applied, %llu ms, %u cuts)",
+		rs_log(rs, EV_INFO, "session %.16s from %s: committed (%llu bytes applied, %llu ms, %u cuts)",
 		    rs->idhex, rs->peer_addr, (unsigned long long)st->logical_bytes,
 		    (unsigned long long)dur, rs->cuts);
 	} else {
-		ev_log(&d->ev, "session %.16s from %s: %s: %s", rs->idhex[0] ? rs->idhex : "(new)",
+		rs_log_code(rs, EV_ERROR, code, "session %.16s from %s: %s: %s", rs->idhex[0] ? rs->idhex : "(new)",
 		    rs->peer_addr, result_name(r), why);
 	}
 	o = json_object_new_object();
@@ -347,7 +376,15 @@ rsession_finish(struct rsession *rs, int code, const char *why)
 		json_object_object_add(o, "domain_state", json_object_new_string(
 		    rs->domain_state[0] != '\0' ? rs->domain_state : "not defined"));
 	}
+	{
+		struct json_object *qo = rqemu_status(rs);
+
+		if (qo != NULL)
+			json_object_object_add(o, "qemu", qo);
+	}
 	ev_json(&d->ev, "done", o);
+	if (d->qemu_owner == rs)
+		d->qemu_owner = NULL;   /* the destination QEMU is free for the next one */
 	if (d->o.history > 0) {
 		h = &d->hist[d->nhist % d->o.history];
 		memset(h, 0, sizeof(*h));

@@ -26,6 +26,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: ferry-send --to HOST:PORT --cert FILE --key FILE --ca FILE --peer-name NAME\n"
 	    "                  --mem FILE [--disk FILE]... [options]\n"
+	    "       ferry-send --to HOST:PORT ... --qemu-qmp PATH [--cleanup] [options]\n"
 	    "       ferry-send --plan FILE [--concurrency N] [--plan-log-dir DIR] [flags for all]\n"
 	    "       ferry-send ctl SOCKET status|abort|bandwidth RATE [--json]\n"
 	    "\n"
@@ -61,6 +62,12 @@ usage(FILE *f)
 	    "  --pause-cmd CMD         run CMD (sh -c) to pause the guest instead\n"
 	    "  --resume-cmd CMD        run CMD to resume it after a failure\n"
 	    "  --cleanup-cmd CMD       run CMD after commit instead of SIGTERM\n"
+	    "QEMU (instead of --mem and --disk; the receiver runs with --qemu-qmp):\n"
+	    "  --qemu-qmp PATH         migrate the running QEMU whose QMP socket is PATH: its\n"
+	    "                          own migration stream is carried, RAM pages deduped and\n"
+	    "                          compressed; the guest stays paused after QEMU completes\n"
+	    "                          until the destination QEMU confirms\n"
+	    "  --cleanup               after commit, quit the source QEMU\n"
 	    "libvirt (instead of --guest-pid; the domain's disks are migrated):\n"
 	    "  --libvirt-uri URI       this host's libvirt (qemu:///system, test:///PATH/node.xml)\n"
 	    "  --domain NAME           the domain to migrate: checked before a byte moves, paused\n"
@@ -90,7 +97,9 @@ usage(FILE *f)
 	    "  --metrics-linger D      after the end, keep serving them for D so a scraper sees\n"
 	    "                          the final values (default 0)\n"
 	    "  --progress / --no-progress  live progress line on stderr (default: on a terminal)\n"
-	    "  -q, --quiet             no log lines\n"
+	    "  --log-level LEVEL       error, warn, info (default) or debug: log lines on stderr\n"
+	    "                          up to this level, key=value fields (logfmt)\n"
+	    "  -q, --quiet             only error lines (--log-level error)\n"
 	    "  -h, --help              this text\n"
 	    "\n"
 	    "Units: sizes 4096, 64K, 256M, 2G; rates 800Mbit, 100MiB/s, 20MB/s;\n"
@@ -105,7 +114,8 @@ enum { O_TO = 256, O_BIND, O_CERT, O_KEY, O_CA, O_PEER, O_CTO, O_MEM, O_DISK, O_
 	O_PAGE, O_BLOCK, O_PID, O_PAUSE, O_RESUME, O_CLEANUP, O_DOWNTIME, O_ROUNDS, O_JSON,
 	O_PROGRESS, O_NOPROGRESS, O_IF, O_PIN, O_KA, O_KAT, O_OUT, O_PROG, O_COMPL, O_BW,
 	O_REKEY, O_CTL, O_DUMP, O_VURI, O_DOM, O_CHKONLY, O_FORCE, O_UNDEF,
-	O_METRICS, O_LINGER };
+	O_METRICS, O_LINGER, O_QEMU, O_QCLEAN };
+enum { O_LOGLEVEL = 512 };
 static const struct option lo[] = {
 	{ "to", required_argument, NULL, O_TO },
 	{ "bind", required_argument, NULL, O_BIND },
@@ -141,11 +151,14 @@ static const struct option lo[] = {
 	{ "dump-frames", required_argument, NULL, O_DUMP },
 	{ "libvirt-uri", required_argument, NULL, O_VURI },
 	{ "domain", required_argument, NULL, O_DOM },
+	{ "qemu-qmp", required_argument, NULL, O_QEMU },
+	{ "cleanup", no_argument, NULL, O_QCLEAN },
 	{ "check-only", no_argument, NULL, O_CHKONLY },
 	{ "force-check", required_argument, NULL, O_FORCE },
 	{ "undefine-source", no_argument, NULL, O_UNDEF },
 	{ "metrics", required_argument, NULL, O_METRICS },
 	{ "metrics-linger", required_argument, NULL, O_LINGER },
+	{ "log-level", required_argument, NULL, O_LOGLEVEL },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -182,7 +195,8 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 	o->downtime_ms = 300;
 	o->max_rounds = 30;
 	o->connect_timeout_ms = 10000;
-	o->progress = isatty(STDERR_FILENO);
+	/* Carriage-return lines only on a terminal, never into the journal. */
+	o->progress = isatty(STDERR_FILENO) && !ev->journal;
 	if (config_merge(cfg, "send", lo, "qh", &argc, &argv, e) != 0)
 		return e->code;
 	while ((ch = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
@@ -202,6 +216,8 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 			if (o->connect_timeout_ms == 0 || o->connect_timeout_ms > 3600000)
 				return ferr_set(e, FERR_USAGE, "--connect-timeout: between 1ms and 1h");
 			break;
+		case O_QEMU: o->qemu_qmp = optarg; break;
+		case O_QCLEAN: o->qemu_cleanup = 1; break;
 		case O_MEM:
 			if (o->mem != NULL)
 				return ferr_set(e, FERR_USAGE, "--mem given twice");
@@ -301,7 +317,11 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 		case O_JSON: o->json = 1; break;
 		case O_PROGRESS: o->progress = 1; break;
 		case O_NOPROGRESS: o->progress = 0; break;
-		case 'q': ev->quiet = 1; break;
+		case O_LOGLEVEL:
+			if (ev_level_parse("--log-level", optarg, &ev->level, e) != 0)
+				return e->code;
+			break;
+		case 'q': ev->level = EV_ERROR; break;
 		case 'h': usage(stdout); return 1;
 		default: return ferr_set(e, FERR_USAGE, "see --help");
 		}
@@ -324,8 +344,16 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 		    "--guest-pid, --pause-cmd or --cleanup-cmd with it");
 	if (o->domain != NULL && o->ndisks > 0)
 		return ferr_set(e, FERR_USAGE, "--domain: its disks come from the domain XML, no --disk");
-	if (o->mem == NULL && o->ndisks == 0 && o->domain == NULL)
-		return ferr_set(e, FERR_USAGE, "nothing to migrate: give --mem and/or --disk (or --domain)");
+	if (o->qemu_qmp != NULL && (o->mem != NULL || o->ndisks > 0 || o->state_file != NULL ||
+	    o->domain != NULL || o->guest.pid != 0 || o->guest.pause_cmd != NULL ||
+	    o->guest.cleanup_cmd != NULL))
+		return ferr_set(e, FERR_USAGE, "--qemu-qmp migrates that QEMU: no --mem, --disk, --state, "
+		    "--domain, --guest-pid, --pause-cmd or --cleanup-cmd with it");
+	if (o->qemu_cleanup && o->qemu_qmp == NULL)
+		return ferr_set(e, FERR_USAGE, "--cleanup needs --qemu-qmp (for images: --cleanup-cmd)");
+	if (o->mem == NULL && o->ndisks == 0 && o->domain == NULL && o->qemu_qmp == NULL)
+		return ferr_set(e, FERR_USAGE, "nothing to migrate: give --mem and/or --disk (or --domain, "
+		    "or --qemu-qmp)");
 	if ((o->guest.pause_cmd == NULL) != (o->guest.resume_cmd == NULL))
 		return ferr_set(e, FERR_USAGE, "--pause-cmd and --resume-cmd go together");
 	if (o->guest.pause_cmd != NULL && o->guest.pid != 0)
@@ -355,10 +383,12 @@ static int
 validate_entry(int argc, char **argv, struct ferr *e)
 {
 	struct send_opts o;
-	struct events ev = { "ferry-send", 0, NULL, 1 };
+	struct events ev;
 	struct config cfg;
 	int rc;
 
+	ev_init(&ev, "ferry-send");
+	ev.level = EV_ERROR;
 	memset(&o, 0, sizeof(o));
 	memset(&cfg, 0, sizeof(cfg));
 	rc = parse_args(argc, argv, &o, &ev, &cfg, e);
@@ -379,11 +409,12 @@ plan_main(int argc, char **argv)
 	struct plan_cli c;
 	struct plan p;
 	struct ferr e = { 0 };
-	struct events ev = { "ferry-send", 0, stdout, 0 };
+	struct events ev;
 	char exe[4096];
 	ssize_t n;
 	int rc;
 
+	ev_init(&ev, "ferry-send");
 	rc = plan_cli_split(argc, argv, lo, &c, &e);
 	if (c.plan == NULL) {
 		plan_cli_fini(&c);
@@ -407,7 +438,12 @@ plan_main(int argc, char **argv)
 	else
 		exe[n] = '\0';
 	ev.json = c.json;
-	ev.quiet = c.quiet;
+	if (c.log_level != NULL && ev_level_parse("--log-level", c.log_level, &ev.level, &e) != 0) {
+		fprintf(stderr, "ferry-send: %s\n", e.msg);
+		plan_fini(&p);
+		plan_cli_fini(&c);
+		return RES_USAGE;
+	}
 	rc = plan_run(&p, &c, exe, validate_entry, &ev, &e);
 	plan_fini(&p);
 	plan_cli_fini(&c);
@@ -419,18 +455,19 @@ main(int argc, char **argv)
 {
 	struct send_opts o;
 	static struct config cfg;   /* the options point into it until exit */
-	struct events ev = { "ferry-send", 0, NULL, 0 };
+	struct events ev;
 	struct migrate_result res;
 	struct ferr e = { 0 };
 	int rc;
 
 	if (argc >= 2 && strcmp(argv[1], "ctl") == 0)
-		return ctl_cli("ferry-send ctl SOCKET status|abort|bandwidth RATE [--json]", argc, argv);
+		return ctl_cli("ferry-send ctl SOCKET status|abort|bandwidth RATE [--json]", argc, argv,
+		    ctl_show_send_status);
 	signal(SIGPIPE, SIG_IGN);
 	rc = plan_main(argc, argv);
 	if (rc >= 0)
 		return rc;
-	ev.out = stdout;
+	ev_init(&ev, "ferry-send");
 	memset(&o, 0, sizeof(o));
 	rc = parse_args(argc, argv, &o, &ev, &cfg, &e);
 	if (rc == 0 && cfg.check) {
@@ -445,6 +482,8 @@ main(int argc, char **argv)
 		return RES_USAGE;
 	}
 	ev.json = o.json;
+	if (ev.journal)
+		o.progress = 0;     /* no carriage-return lines in the journal */
 	if (o.dump_dir != NULL) {
 		if (framedump_dir_new(o.dump_dir, DUMP_ROLE_SENDER, &ev, &o.dump, &e) != 0) {
 			fprintf(stderr, "ferry-send: %s\n", e.msg);
@@ -455,7 +494,11 @@ main(int argc, char **argv)
 	if (o.domain != NULL) {
 		if (svirt_open(&o, &ev, &o.virt, &e) != 0) {
 			/* Refused before any connection carries data. */
-			ev_error(&ev, "%s: %s", result_name(result_from_err(e.code)), e.msg);
+			struct ev_ctx cx = { .state = "" };
+
+			snprintf(cx.reason, sizeof(cx.reason), "%s", result_name(result_from_err(e.code)));
+			snprintf(cx.code, sizeof(cx.code), "%s", ferr_name(e.code));
+			ev_final(&ev, EV_ERROR, &cx, "%s: %s", cx.reason, e.msg);
 			emit_early_done(&ev, &e);
 			framedump_dir_free(o.dump);
 			return result_exit(result_from_err(e.code));

@@ -92,6 +92,7 @@ struct mig {
 	int final_scan_done;
 	int commit_sent;
 	int committed;              /* COMMITTED received */
+	struct qsrc *q;             /* --qemu-qmp: the source QEMU (qsource.c), or NULL */
 	int progress_shown;
 };
 

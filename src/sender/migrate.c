@@ -20,6 +20,7 @@
 #include "ctl.h"
 #include "metrics.h"
 #include "mig.h"
+#include "qsource.h"
 #include "pagehash.h"
 #include "tls.h"
 #include "virt.h"
@@ -82,6 +83,8 @@ mig_finish(struct mig *m, int code, const char *fmt, ...)
 		vsnprintf(m->res->err.msg, sizeof(m->res->err.msg), fmt, ap);
 		va_end(ap);
 		m->res->err.code = code;
+		if (m->q != NULL)
+			qsrc_failed(m, code);
 		/* The source guest runs on unless the receiver may have
 		 * committed (COMMIT sent, no answer): never resume on a guess. */
 		if (m->o->guest.paused && !m->commit_sent) {
@@ -223,6 +226,7 @@ emit_done(struct mig *m)
 	json_object_object_add(o, "result", json_object_new_string(result_name(r->result)));
 	if (r->result != RES_OK)
 		json_object_object_add(o, "error", json_object_new_string(r->err.msg));
+	qsrc_add_json(m, o);
 	json_object_object_add(o, "session", json_object_new_string(sid));
 	json_object_object_add(o, "logical_bytes", json_object_new_int64((int64_t)r->logical_bytes));
 	json_object_object_add(o, "wire_bytes", json_object_new_int64((int64_t)r->wire_bytes));
@@ -263,6 +267,7 @@ migrate_run(const struct send_opts *o, struct events *ev, struct migrate_result 
 	m->o = o;
 	m->ev = ev;
 	m->res = res;
+	mig_log_attach(m);
 	m->fd = -1;
 	m->start_ms = mig_now_ms();
 	m->max_payload = FERRY_MAX_FRAME_DEFAULT;
@@ -270,7 +275,7 @@ migrate_run(const struct send_opts *o, struct events *ev, struct migrate_result 
 		ferr_set(&e, FERR_INTERNAL, "getrandom: %s", strerror(errno));
 		goto fail;
 	}
-	if (open_sources(m, &e) != 0)
+	if (o->qemu_qmp != NULL ? qsrc_open(m, &e) != 0 : open_sources(m, &e) != 0)
 		goto fail;
 	if (o->completion_per_gib_ms > 0) {
 		/* Per GiB of guest memory + disks, as KubeVirt does. */
@@ -279,7 +284,7 @@ migrate_run(const struct send_opts *o, struct events *ev, struct migrate_result 
 		if (o->completion_ms == 0)
 			((struct send_opts *)o)->completion_ms = 1;
 	}
-	if (pager_init(&m->pg, m->dev, m->ndev, m->seed, &e) != 0)
+	if (o->qemu_qmp == NULL && pager_init(&m->pg, m->dev, m->ndev, m->seed, &e) != 0)
 		goto fail;
 	converge_init(&m->cv, o->downtime_ms, o->max_rounds);
 	memset(&to, 0, sizeof(to));
@@ -326,6 +331,7 @@ fail:
 	res->result = result_from_err(e.code);
 out:
 	mig_clear_progress(m);
+	qsrc_fill_result(m);
 	res->duration_ms = mig_now_ms() - m->start_ms;
 	res->wire_bytes = link_wire_bytes(m);
 	res->cuts = m->cuts;
@@ -342,6 +348,7 @@ out:
 	link_close(m);
 	link_stop_timers(m);
 	mig_metrics_linger(m);
+	qsrc_free(m);
 	if (m->sigint != NULL)
 		event_free(m->sigint);
 	if (m->sigterm != NULL)
@@ -356,6 +363,7 @@ out:
 		source_dev_close(&m->dev[i]);
 	free(m->state_buf);
 	r = res->result;
+	mig_log_detach(m);
 	free(m);
 	return r;
 }

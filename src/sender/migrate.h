@@ -52,6 +52,8 @@ struct send_opts {
 	int check_only;             /* run every check on both sides, migrate nothing */
 	int undefine_source;
 	struct svirt *virt;
+	const char *qemu_qmp;           /* --qemu-qmp: migrate this QEMU instead of images */
+	int qemu_cleanup;               /* --cleanup: quit the source QEMU after commit */
 	int json;
 	int progress;                   /* live progress line on stderr */
 	int quiet;
@@ -70,5 +72,11 @@ struct migrate_result {
 
 /* Run a whole migration; fills *res and emits events.  Returns the result. */
 enum result migrate_run(const struct send_opts *o, struct events *ev, struct migrate_result *res);
+
+/* slog.c: while a migration runs, its log lines carry its session, peer,
+ * state and failure (ev->ctx); detach before the migration is freed. */
+struct mig;
+void mig_log_attach(struct mig *m);
+void mig_log_detach(struct mig *m);
 
 #endif

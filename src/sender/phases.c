@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mig.h"
+#include "qsource.h"
 #include "msg.h"
 #include "pagehash.h"
 #include "resume.h"
@@ -82,7 +83,8 @@ phase_link_up(struct mig *m)
 	struct ferr e = { 0 };
 
 	if (m->st == MS_CONNECTING) {
-		struct msg_hello h = { FERRY_VERSION, m->o->virt != NULL ? FERRY_CAP_DOMAIN : 0,
+		struct msg_hello h = { FERRY_VERSION,
+		    (m->o->virt != NULL ? FERRY_CAP_DOMAIN : 0) | (m->q != NULL ? FERRY_CAP_QEMU : 0),
 		    FERRY_MAX_FRAME_DEFAULT, m->seed };
 
 		mig_set_state(m, MS_HELLO);
@@ -272,6 +274,10 @@ phase_pump(struct mig *m)
 {
 	struct evbuffer *out;
 
+	if (m->q != NULL) {
+		qsrc_pump(m);
+		return;
+	}
 	if (m->bev == NULL)
 		return;
 	out = bufferevent_get_output(m->bev);
@@ -318,6 +324,8 @@ send_manifest(struct mig *m)
 	man->ndev = m->ndev;
 	for (i = 0; i < m->ndev; i++)
 		man->dev[i] = m->dev[i].desc;
+	if (m->q != NULL)
+		qsrc_manifest(m, man);
 	man->state_size = m->state_size;
 	if (m->o->state_file != NULL) {
 		base = strrchr(m->o->state_file, '/');
@@ -349,8 +357,13 @@ committed(struct mig *m)
 {
 	struct ferr e = { 0 };
 
-	m->res->downtime_ms = mig_now_ms() - m->pause_ms;
 	m->committed = 1;
+	if (m->q != NULL) {
+		qsrc_committed(m);
+		mig_finish(m, 0, "ok");
+		return;
+	}
+	m->res->downtime_ms = mig_now_ms() - m->pause_ms;
 	if (guest_cleanup((struct guestctl *)&m->o->guest, &e) != 0)
 		ev_log(m->ev, "committed, but cleaning up the source failed: %s", e.msg);
 	mig_finish(m, 0, "ok");
@@ -396,7 +409,7 @@ on_resumed(struct mig *m, const struct msg_resumed *r)
 		m->commit_sent = 0;
 		to = MS_FINAL;
 	}
-	if (pager_rollback(&m->pg, r->next_seq) != 0) {
+	if (m->q != NULL ? qsrc_rollback(m, r->next_seq) != 0 : pager_rollback(&m->pg, r->next_seq) != 0) {
 		peer_broke(m, FERR_PROTO_RANGE, "RESUMED: next_seq %llu outside the unacknowledged window",
 		    (unsigned long long)r->next_seq);
 		return;
@@ -438,7 +451,8 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 			return;
 		}
 		if (code != FERR_VERIFY && code != FERR_ABORTED && code != FERR_TIMEOUT &&
-		    code != FERR_IO && code != FERR_NOMEM && code != FERR_VIRT && !ferr_is_refusal(code))
+		    code != FERR_IO && code != FERR_NOMEM && code != FERR_VIRT && code != FERR_QEMU &&
+		    !ferr_is_refusal(code))
 			code = FERR_NET;
 		/* A receiver that sends ERROR has failed the session and removed
 		 * its staging files: it did not commit, so the guest may run on
@@ -480,6 +494,11 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 			m->have_key = 1;
 		else
 			ev_log(m->ev, "%s: this session cannot resume after a cut", e.msg);
+		if (m->q != NULL && !(wel.caps & FERRY_CAP_QEMU)) {
+			mig_finish(m, FERR_REFUSED, "the receiver takes no QEMU streams (start ferry-recv "
+			    "with --qemu-qmp PATH of the destination QEMU)");
+			return;
+		}
 		if (m->o->virt != NULL && send_domain(m, &wel) != 0)
 			return;
 		send_manifest(m);
@@ -503,6 +522,10 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 		}
 		mig_set_state(m, MS_PRECOPY);
 		m->last_ack_ms = mig_now_ms();
+		if (m->q != NULL) {
+			qsrc_start(m);
+			return;
+		}
 		begin_round(m);
 		phase_pump(m);
 		return;
@@ -530,6 +553,17 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 			goto state;
 		if (msg_seq_decode(h->type, p, h->len, &sq, &e) != 0)
 			break;
+		if (m->q != NULL) {
+			if (sq.seq > qsrc_last_seq(m)) {
+				ferr_set(&e, FERR_PROTO_RANGE, "ACK: seq %llu beyond last sent %llu",
+				    (unsigned long long)sq.seq, (unsigned long long)qsrc_last_seq(m));
+				break;
+			}
+			m->last_ack_ms = mig_now_ms();
+			m->integrity_cuts = 0;
+			qsrc_ack(m, sq.seq);
+			return;
+		}
 		if (sq.seq >= m->pg.next_seq) {
 			ferr_set(&e, FERR_PROTO_RANGE, "ACK: seq %llu beyond last sent %llu",
 			    (unsigned long long)sq.seq, (unsigned long long)(m->pg.next_seq - 1));
@@ -541,6 +575,11 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 		}
 		pager_ack(&m->pg, sq.seq);
 		phase_pump(m);
+		return;
+	case FT_QRETURN:
+		if (m->q == NULL || (m->st != MS_PRECOPY && m->st != MS_FINAL && m->st != MS_COMMIT_WAIT))
+			goto state;
+		qsrc_return(m, p, h->len);
 		return;
 	case FT_COMMITTED:
 		if (m->st != MS_COMMIT_WAIT)
@@ -587,6 +626,7 @@ phase_status(struct mig *m)
 	hash_hex(m->session_id, sid);
 	json_object_object_add(o, "session", json_object_new_string(sid));
 	json_object_object_add(o, "state", json_object_new_string(mstate_name(m->st)));
+	qsrc_add_json(m, o);
 	if (m->st == MS_PAUSED || m->st == MS_RESUMING) {
 		json_object_object_add(o, "resume_to", json_object_new_string(mstate_name(m->resume_to)));
 		json_object_object_add(o, "paused_ms", json_object_new_int64((int64_t)(mig_now_ms() - m->cut_ms)));
@@ -617,6 +657,10 @@ phase_show_progress(struct mig *m)
 	double eta = pct > 0 ? (double)el / 1000.0 * (100.0 - pct) / pct : 0;
 	char tot[32];
 
+	if (m->q != NULL && m->st != MS_PAUSED && m->st != MS_RESUMING) {
+		qsrc_show_progress(m);
+		return;
+	}
 	fmt_size(logical, tot, sizeof(tot));
 	if (m->st == MS_PAUSED || m->st == MS_RESUMING)
 		fprintf(stderr, "\r\033[K%-10s link down for %.1fs, reconnecting (attempt %u) | sent %s",

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "framedump.h"
 #include "mig.h"
+#include "qsource.h"
 #include "msg.h"
 #include "sockinfo.h"
 #include "sockopt.h"
@@ -515,7 +516,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 	if ((m->st == MS_PRECOPY || m->st == MS_FINAL || m->st == MS_COMMIT_WAIT) &&
 	    now - m->last_ack_ms > o->progress_ms &&
-	    (pager_unacked(&m->pg) > 0 || m->st == MS_COMMIT_WAIT)) {
+	    ((m->q != NULL ? qsrc_unacked(m) : pager_unacked(&m->pg)) > 0 || m->st == MS_COMMIT_WAIT)) {
 		if (m->st == MS_COMMIT_WAIT) {
 			link_down(m, FERR_TIMEOUT, "no answer to COMMIT within --progress-timeout");
 			return;

@@ -18,6 +18,20 @@ src/common/qmp.c).  Each command prints its result as one JSON line.
         of the return path: one SHUT message (no error) once the stream
         has ended (its last byte is the '}' of QEMU's vmstate description
         and nothing came for 0.3 s), which the source waits for
+  qmp.py SOCK pmemsave-all OUT SIZE     pmemsave guest physical 0..SIZE to OUT
+  qmp.py SOCK runstate                  query-status: {"status": ..., ...}
+  qmp.py SOCK incoming URI              migrate-incoming URI (a destination
+        started with -incoming defer); for tcp:HOST:0 prints the port QEMU
+        listens on: {"port": N}
+  qmp.py SOCK migrate-start URI [CAPS] [PARAMS]
+        turn the comma-separated CAPS on, set the migration parameters
+        PARAMS (a JSON object, e.g. {"max-bandwidth": 67108864}) and start
+        "migrate" to URI without waiting
+  qmp.py SOCK migrate-wait [TIMEOUT]
+        wait until query-migrate says completed, failed or cancelled (on a
+        source or a destination), print it; exit 0 only for completed
+  qmp.py SOCK migrate-status            query-migrate's status ("none" when
+        it has none: no migration ever started)
 """
 import json
 import os
@@ -31,6 +45,7 @@ import time
 STATUS_ADDR = 0x180000
 STATUS_MAGIC = 0x47595246
 PAGE_MAGIC = 0x45474150
+SAME_BASE = 0x5A5A0000
 PAGE = 4096
 RP_MSG_SHUT = 1
 
@@ -86,19 +101,42 @@ def status(q):
             "fill_start": w[3], "fill_end": w[4], "rot_pages": w[5], "filled": w[6]}
 
 
+def expected_page(p):
+    """The words of the page at physical p right after the fill (word 3,
+    the generation, is 0): the mix described in tests/qemu-guest/kernel.c."""
+    k = (p >> 12) % 4
+    if k == 1:
+        w = [SAME_BASE | i for i in range(PAGE // 4)]
+        w[3] = 0
+        return w
+    w = [p, PAGE_MAGIC, ~p & 0xFFFFFFFF, 0]
+    x = p | 1
+    for i in range(4, PAGE // 4):
+        if k == 0:
+            x ^= (x << 13) & 0xFFFFFFFF
+            x ^= x >> 17
+            x ^= (x << 5) & 0xFFFFFFFF
+            w.append(x)
+        else:
+            w.append((p + 4 * (i % 16)) & 0xFFFFFFFF)
+    return w
+
+
 def check_pattern(q, addr, npages):
-    """Pages hold word0 = P, word1 = magic, word2 = ~P, word3 = generation,
-    word i = P + 4 i (tests/qemu-guest/kernel.c)."""
+    """Every page holds expected_page(P) except word 3, the generation,
+    which is at most the guest's counter."""
     b = peek(q, addr, npages * PAGE)
     counter = status(q)["counter"]
     bad = rewritten = 0
     first_bad = None
     for k in range(npages):
         p = addr + k * PAGE
-        w = struct.unpack_from("<%dI" % (PAGE // 4), b, k * PAGE)
-        ok = (w[0] == p and w[1] == PAGE_MAGIC and w[2] == (~p & 0xFFFFFFFF)
-              and w[3] <= counter
-              and all(w[i] == p + 4 * i for i in range(4, PAGE // 4)))
+        w = list(struct.unpack_from("<%dI" % (PAGE // 4), b, k * PAGE))
+        exp = expected_page(p)
+        gen = w[3]
+        w[3] = 0
+        ok = w == exp and gen <= counter
+        w[3] = gen
         if not ok:
             bad += 1
             first_bad = p if first_bad is None else first_bad
@@ -173,6 +211,29 @@ def migrate_unix(q, out, timeout, caps):
     return st
 
 
+def pmemsave_all(q, out, size):
+    q.s.settimeout(120)
+    q.cmd("pmemsave", {"val": 0, "size": size, "filename": os.path.abspath(out)})
+    return {"file": out, "size": os.path.getsize(out)}
+
+
+def incoming(q, uri):
+    q.cmd("migrate-incoming", {"uri": uri})
+    st = q.cmd("query-migrate")
+    for a in st.get("socket-address", []):
+        if a.get("type") in ("inet", "tcp") and "port" in a:
+            return {"port": int(a["port"])}
+    return {}
+
+
+def migrate_start(q, uri, caps, params):
+    set_caps(q, caps)
+    if params:
+        q.cmd("migrate-set-parameters", json.loads(params))
+    q.cmd("migrate", {"uri": uri})
+    return {}
+
+
 def main(argv):
     sock, what = argv[1], argv[2]
     if what == "wait-ready":
@@ -203,6 +264,21 @@ def main(argv):
         st = fn(q, argv[3], timeout, caps)
         print(json.dumps(st))
         return 0 if st.get("status") == "completed" else 1
+    elif what == "pmemsave-all":
+        print(json.dumps(pmemsave_all(q, argv[3], int(argv[4], 0))))
+    elif what == "runstate":
+        print(json.dumps(q.cmd("query-status")))
+    elif what == "incoming":
+        print(json.dumps(incoming(q, argv[3])))
+    elif what == "migrate-start":
+        print(json.dumps(migrate_start(q, argv[3], argv[4] if len(argv) > 4 else "",
+                                       argv[5] if len(argv) > 5 else "")))
+    elif what == "migrate-wait":
+        st = wait_migration(q, float(argv[3]) if len(argv) > 3 else 60)
+        print(json.dumps(st))
+        return 0 if st.get("status") == "completed" else 1
+    elif what == "migrate-status":
+        print(q.cmd("query-migrate").get("status", "none"))
     else:
         print("unknown command " + what, file=sys.stderr)
         return 2
