@@ -64,7 +64,7 @@ qm_boot() {
 		return 1
 	fi
 }
-# qm_dest NAME: a destination QEMU (-incoming defer -S); sets DST_SOCK,
+# qm_dest NAME: a destination QEMU (-incoming defer -S); sets DST_SOCK, DST_PID,
 # DST_FQMP.
 qm_dest() {
 	DST_FQMP=$T/$1.fqmp
@@ -73,7 +73,7 @@ qm_dest() {
 		diag <"$T/$1.log"
 		return 1
 	fi
-	DST_SOCK=$QSOCK
+	DST_SOCK=$QSOCK DST_PID=$QPID
 	QEMU_PIDS+=("$QPID")
 }
 # qm_incoming SOCK: migrate-incoming tcp:127.0.0.1:0; prints QEMU's port.
@@ -460,6 +460,37 @@ if qm_boot s6src && qm_dest s6dst; then
 	else
 		not_ok "[ferry] 6: cont on the source succeeds and its guest runs on (counter ${d:-?})"
 	fi
+fi
+section_end
+
+# ---------------------------------------------------------------- 7 abort
+# An operator abort in the middle maps to migrate_cancel: the source guest
+# runs on, and the destination QEMU is not left running.
+say "7: [ferry] abort (SIGINT) during the migration: migrate_cancel, the guest runs on"
+if qm_boot s7src && qm_dest s7dst; then
+	recv_start recv7 "$DST_FQMP" "${KA[@]}"
+	qsend_bg s7 "$RECV_PORT" "$SRC_FQMP" --bandwidth 20MiB/s
+	end=$(($(now_ms) + 30000))
+	until migrating "$SRC_SOCK" || [ "$(now_ms)" -ge "$end" ]; do sleep 0.05; done
+	sleep 1
+	kill -INT "$SEND_PID" 2>/dev/null
+	send_wait s7 60
+	check "[ferry] 7: ferry-send exits 4 (aborted) (got $SEND_RC)" [ "$SEND_RC" -eq 4 ]
+	ms=$(q_migstatus "$SRC_SOCK") rs=$(q_runstate "$SRC_SOCK")
+	check "[ferry] 7: the source's migration is cancelled (query-migrate status $ms) and its guest runs ($rs)" \
+		[ "$ms" = cancelled -a "$rs" = running ]
+	if d=$(q_counter_advances "$SRC_SOCK"); then
+		ok "[ferry] 7: the source guest's counter advances ($d)"
+	else
+		not_ok "[ferry] 7: the source guest's counter advances (${d:-?})"
+	fi
+	gone=no
+	for _ in $(seq 1 100); do
+		kill -0 "$DST_PID" 2>/dev/null && [ "$(proc_state "$DST_PID")" != Z ] || { gone=yes; break; }
+		sleep 0.1
+	done
+	check "[ferry] 7: the destination QEMU (pid $DST_PID) exited: its incoming migration failed ($gone)" \
+		[ "$gone" = yes ]
 fi
 section_end
 

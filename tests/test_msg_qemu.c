@@ -1299,6 +1299,12 @@ test_manifest_qemu_device(void **state)
 	expect_manifest(&q, 1, 0, "", 0, NULL);
 	q.size = 1;                     /* informational: any size > 0 */
 	expect_manifest(&q, 1, 0, "", 0, NULL);
+	/* A guest larger than the 2^24-unit total of image sessions (64 GiB
+	 * of 4 KiB pages): the receiver keeps no per-unit tables for it. */
+	q.size = 256ull << 30;
+	expect_manifest(&q, 1, 0, "", 0, NULL);
+	q.size = (uint64_t)UINT32_MAX * PG + PG;    /* 2^32 units: over the per-device limit */
+	expect_manifest(&q, 1, 0, "", FERR_PROTO_RANGE, "units");
 	q.size = 0;
 	expect_manifest(&q, 1, 0, "", FERR_PROTO_RANGE, "size 0");
 	q.size = 1ull << 30;

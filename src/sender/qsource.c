@@ -1041,11 +1041,17 @@ qsrc_failed(struct mig *m, int code)
 		    "only if the destination QEMU is not running");
 		return;
 	}
-	close_qemu_socket(q);
 	if (q->qmp_ev != NULL)
 		event_del(q->qmp_ev);
+	/* While the guest runs, QMP answers: cancel first, so QEMU reports
+	 * "cancelled" rather than a write error.  After it stopped the guest
+	 * QEMU may hold its lock while blocked on our socket: close that first
+	 * so the cancel can run. */
+	if (q->stopped)
+		close_qemu_socket(q);
 	if (qmig_simple(q->qmp, "migrate_cancel", &e) != 0)
 		ev_log(m->ev, "migrate_cancel: %s", e.msg);
+	close_qemu_socket(q);
 	for (i = 0; i < 250; i++) {
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 
