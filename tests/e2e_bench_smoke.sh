@@ -3,7 +3,9 @@
 # that it cannot rot: every workload row and every target line comes out,
 # with sane numbers (not that the targets pass).  Also: BENCH_STRICT=1 exits
 # 1 on a FAIL, and Ctrl-C (SIGINT) stops the bench with nothing left behind
-# (sshd, socat, ferry, temp files).  Loopback only.
+# (sshd, socat, ferry, QEMU, temp files).  Loopback only.  The Q1 rows (QEMU's
+# own migration against ferry carrying it, 64 MiB guest) need
+# qemu-system-x86_64; without it they must say skipped and target 7 SKIP.
 source "$(dirname "$0")/lib.sh"
 
 BENCH=$REPO/tools/bench/bench.py
@@ -13,6 +15,9 @@ done
 have_rsync=1 have_socat=1
 { command -v rsync && command -v ssh && [ -x /usr/sbin/sshd ]; } >/dev/null || have_rsync=0
 { command -v socat && command -v lz4; } >/dev/null || have_socat=0
+have_qemu=1
+{ command -v "${FERRY_QEMU:-qemu-system-x86_64}" && [ -f "$FERRY_BIN/qemu-guest/kernel.elf" ]; } \
+	>/dev/null || have_qemu=0
 
 # Processes whose command line or environment names DIR (the bench exports
 # FERRY_BENCH_WORK=its work directory to everything it starts; none must be
@@ -70,27 +75,57 @@ for t in 1a 1b 2 3a 3b 4 5a 5b 5c; do
 	check "target $t line with PASS or FAIL" grep -qE "^target $t: (PASS|FAIL) " "$T/out"
 done
 check "target 6 (W5) FAILs as not implemented" grep -qE '^target 6: FAIL .*not implemented' "$T/out"
-check "target 7 (QEMU) is marked LATER" grep -qE '^target 7: LATER ' "$T/out"
+if [ "$have_qemu" = 1 ]; then
+	for m in qemu-direct qemu-ferry; do
+		check "table row Q1 / $m" row Q1 "$m"
+	done
+	check "target 7 (Q1, QEMU) line with PASS or FAIL" grep -qE '^target 7: (PASS|FAIL) Q1 wire' "$T/out"
+else
+	check "Q1 rows say skipped without QEMU" grep -qE '^\| Q1 \| qemu-ferry \| .*skipped' "$T/out"
+	check "target 7 (Q1) SKIPs without QEMU" grep -qE '^target 7: SKIP ' "$T/out"
+fi
 
 # Sane numbers, from the JSON the same run wrote.
-python3 - "$T/results.json" "$have_rsync" "$have_socat" >"$T/sane" 2>&1 <<'PY'
+python3 - "$T/results.json" "$have_rsync" "$have_socat" "$have_qemu" >"$T/sane" 2>&1 <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 bad = []
 def need(cond, what):
     if not cond:
         bad.append(what)
-# W1 and W3: 3 movers each; W2, W5: ferry; W4: ferry at 3 sizes.
-expect = 11 - (2 if sys.argv[2] == "0" else 0) - (2 if sys.argv[3] == "0" else 0)
+# W1 and W3: 3 movers each; W2, W5: ferry; W4: ferry at 3 sizes; Q1: 2
+# movers (skipped rows without QEMU).
+expect = 13 - (2 if sys.argv[2] == "0" else 0) - (2 if sys.argv[3] == "0" else 0)
 need(len(d["rows"]) == expect, f"{len(d['rows'])} rows, expected {expect}")
 for r in d["rows"]:
     name = f"{r['workload']}/{r['mover']}"
     if r["workload"] == "W5":
         need(r.get("not_implemented") and not r["runs"], f"{name}: W5 has runs")
         continue
+    if r["workload"] == "Q1" and sys.argv[4] == "0":
+        need(r.get("skipped") and not r["runs"], f"{name}: Q1 without QEMU has runs")
+        continue
     need(not r.get("error"), f"{name}: error {r.get('error')}")
     need(len(r["runs"]) == d["runs"], f"{name}: {len(r['runs'])} runs")
     s = r.get("summary", {})
+    if r["workload"] == "Q1":
+        # QEMU's figures from the source; the bench's downtime (STOP to the
+        # destination's completed event) within QEMU's total time.
+        for k in ("wall_s", "qemu_total_ms", "qemu_transferred", "qemu_syncs", "downtime_ms"):
+            m, lo, hi = s.get(k, (None, None, None))
+            need(m is not None and 0 < lo <= m <= hi, f"{name}: {k} = {s.get(k)}")
+        need(s["wall_s"][2] < 30, f"{name}: wall {s['wall_s']}")
+        need(s["qemu_transferred"][0] > 0.1 * r["logical_bytes"],
+             f"{name}: QEMU transferred {s['qemu_transferred']} of {r['logical_bytes']}")
+        need(s["downtime_ms"][0] < s["qemu_total_ms"][0] + 1000,
+             f"{name}: downtime {s['downtime_ms']} total {s['qemu_total_ms']}")
+        if d["netns"] or r["mover"] == "qemu-ferry":
+            need(s["ratio"] is not None and 0.05 < s["ratio"] < 1.2, f"{name}: wire/logical {s['ratio']}")
+        if r["mover"] == "qemu-ferry":
+            md = s["measured_downtime_ms"][0]
+            need(md is not None and 0 < md < 1000 * s["wall_s"][0], f"{name}: measured downtime {md}")
+            need(s["rss_send"][0] and s["rss_recv"][0], f"{name}: peak RSS {s['rss_send']} {s['rss_recv']}")
+        continue
     for k in ("wall_s", "cpu_send_s", "cpu_recv_s", "rss_send", "rss_recv"):
         m, lo, hi = s.get(k, (None, None, None))
         need(m is not None and 0 < lo <= m <= hi, f"{name}: {k} = {s.get(k)}")
@@ -175,4 +210,28 @@ check "after SIGINT no bench process is left (sshd, socat, lz4, ferry)" \
 diag <"$T/left"
 check "after SIGINT the work directory is gone" [ -z "$(ls -A "$T/work")" ]
 check "an interrupted bench writes no report" [ ! -e "$T/int.md" ]
+
+# The same while Q1 has its two QEMUs and ferry running.
+if [ "$have_qemu" = 1 ]; then
+	BENCH_RUNS=2 BENCH_SCALE=1/64 python3 "$BENCH" --build "$FERRY_BIN" --tmp "$T/work" \
+		--only Q1 --out "$T/qint.md" >"$T/qint.out" 2>"$T/qint.err" &
+	BP=$!
+	t_bg "$BP"
+	for _ in $(seq 1 200); do
+		grep -q 'Q1 run 1/2: qemu-ferry' "$T/qint.err" && break
+		sleep 0.05
+	done
+	sleep 0.4
+	kill -INT "$BP"
+	for _ in $(seq 1 100); do kill -0 "$BP" 2>/dev/null || break; sleep 0.05; done
+	wait "$BP"
+	rc=$?
+	check "SIGINT during Q1 stops the bench (exit $rc = 130)" [ "$rc" -eq 130 ]
+	check "after SIGINT during Q1 no QEMU or ferry process is left" \
+		[ "$(left_under "$T/work" 2>"$T/left")" -eq 0 ]
+	diag <"$T/left"
+	check "after SIGINT during Q1 the work directory is gone" [ -z "$(ls -A "$T/work")" ]
+else
+	ok "SIGINT during Q1 # SKIP qemu-system-x86_64 or the test guest kernel missing"
+fi
 t_done

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """ferry's benchmark (issue 7): ferry against rsync over ssh and a
-tar | lz4 | socat TLS pipe on loopback, plus the component limit.
+tar | lz4 | socat TLS pipe on loopback, plus the component limit, and
+(workload Q1) ferry carrying a QEMU migration against QEMU's own.
 
 Usage: tools/bench/bench.py [options]      (make bench, make bench-smoke)
 
   --runs N        runs per figure, median with min-max (env BENCH_RUNS, default 3)
   --scale F       multiply every workload size and dirty rate by F
                   (env BENCH_SCALE, default 1; make bench-smoke uses 1/64)
-  --only LIST     workloads to run, e.g. W1,W3 (env BENCH_ONLY, default all)
+  --only LIST     workloads to run, e.g. W1,W3 (env BENCH_ONLY, default all:
+                  W1,W2,W3,W4,W5,Q1)
   --out FILE      write the report there (env BENCH_OUT; default
-                  tools/bench/RESULTS.md at scale 1, nothing otherwise)
+                  tools/bench/RESULTS.md at scale 1 with every workload,
+                  nothing otherwise: a partial run does not replace it)
   --json FILE     also write every measurement as JSON
   --build DIR     where ferry's binaries are (env BUILD, default build)
   --tmp DIR       parent of the work directory (env BENCH_TMP, default $TMPDIR or /tmp)
@@ -21,6 +24,12 @@ itself in a private network namespace (unshare --net) so that the loopback
 byte counters it reads as "wire bytes" count its own traffic only.  Every
 process it starts is killed by PID (its process group) and the work
 directory removed at exit, also on Ctrl-C.
+
+Q1 needs qemu-system-x86_64 (env FERRY_QEMU names another binary) and the
+test guest kernel (BUILD/qemu-guest/kernel.elf, built by make); without
+them its rows say skipped and target 7 says SKIP.  It boots the guest with
+-append nofill on a memory-backend-file holding the W1 memory image
+(tests/qemu-guest/kernel.c) and talks QMP with tests/qemu-guest/qmp.py.
 """
 import argparse
 import datetime
@@ -318,6 +327,65 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+# ---------------------------------------------------------------- QEMU (Q1)
+
+# The migration parameters ferry-send sets on the source QEMU
+# (proto/QEMU.md section 5; src/sender/qsource.c): qemu-direct runs with the
+# same, so that only the transport differs.  300 ms is also QEMU's default
+# downtime-limit and ferry-send's default --downtime.
+QEMU_MAX_BANDWIDTH = 100 << 30
+QEMU_DOWNTIME_MS = 300
+
+
+def load_qmp():
+    """tests/qemu-guest/qmp.py, the tests' QMP client (stdlib only)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "ferry_test_qmp", os.path.join(REPO, "tests", "qemu-guest", "qmp.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def proc_cpu(pid):
+    """User + system CPU seconds of a running process (all its threads),
+    from /proc/PID/stat; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class QemuPair:
+    """A source and a destination QEMU (Procs) with the bench's QMP
+    connections to them; close() kills both by PID."""
+
+    def __init__(self, d):
+        self.dir = d
+        self.procs = []
+        self.src = self.dst = None
+        self.src_fqmp = self.dst_fqmp = None
+
+    def cpu(self):
+        """(source, destination) QEMU CPU seconds so far."""
+        return tuple(proc_cpu(pr.pid) for pr in self.procs)
+
+    def close(self):
+        for q in (self.src, self.dst):
+            if q is not None:
+                try:
+                    q.s.close()
+                except OSError:
+                    pass
+        for pr in self.procs:
+            pr.kill()
+        for pr in self.procs:
+            pr.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 # ---------------------------------------------------------------- the bench
 
 
@@ -530,8 +598,10 @@ AllowTcpForwarding no
         finish(True)
         return res
 
-    def ferry(self, files, dest, guest=None):
-        """One ferry migration of files into dest.  guest: (Proc, fifo)."""
+    def ferry(self, files, dest, guest=None, qemu=None):
+        """One ferry migration of files into dest.  guest: (Proc, fifo).
+        qemu: {"src": QMP socket, "dst": QMP socket} for ferry-send and
+        ferry-recv --qemu-qmp (Q1; files is then unused)."""
         rm_rf_contents(dest)
         logs = os.path.join(self.tmp, "logs")
         os.makedirs(logs, exist_ok=True)
@@ -542,15 +612,20 @@ AllowTcpForwarding no
         sargv = [f"{self.build}/ferry-send", "--to", "127.0.0.1:PORT",
                  "--cert", f"{c}/sender.pem", "--key", f"{c}/sender.key", "--ca", f"{c}/ca.pem",
                  "--peer-name", "receiver", "--json", "--no-progress"]
-        sargv += ["--mem", files[0][0]]
-        for p, _ in files[1:]:
-            sargv += ["--disk", p]
+        if qemu:
+            rargv += ["--qemu-qmp", qemu["dst"]]
+            sargv += ["--qemu-qmp", qemu["src"]]
+        else:
+            sargv += ["--mem", files[0][0]]
+            for p, _ in files[1:]:
+                sargv += ["--disk", p]
         fifo = None
         if guest:
             gp, fifo = guest
             rargv += ["--on-commit", f"printf x > {fifo}"]
             sargv += ["--guest-pid", str(gp.pid), "--cleanup-cmd", f"kill -KILL {gp.pid}"]
-        self.commands.setdefault("ferry" + (" (W2, live guest)" if guest else ""),
+        self.commands.setdefault("ferry" + (" (W2, live guest)" if guest else
+                                            " (Q1, QEMU)" if qemu else ""),
                                  [shlex.join(rargv), shlex.join(sargv)])
         rout = open(f"{logs}/recv.json", "w+")
         rerr = open(f"{logs}/recv.log", "w+")
@@ -601,7 +676,8 @@ AllowTcpForwarding no
             done = [e for e in ev if e.get("event") == "done"][-1]
             res["ferry"] = {k: done.get(k) for k in (
                 "wire_bytes", "logical_bytes", "rounds", "downtime_ms", "duration_ms",
-                "pages_zero", "pages_dedup", "pages_lz4", "pages_raw")}
+                "pages_zero", "pages_dedup", "pages_lz4", "pages_raw", "qemu",
+                "measured_downtime_ms")}
             res["phases"] = phases(ev, done)
             if fifo:
                 th.join(5)
@@ -829,6 +905,239 @@ AllowTcpForwarding no
         logical = self.size(2 * GiB, 65536)
         self.record("W5", "ferry", [], logical, {"error": why, "not_implemented": True})
 
+    # -------------------------------------------------- Q1: a QEMU guest
+
+    def q1(self):
+        """QEMU's own migration (qemu-direct) against ferry carrying it
+        (qemu-ferry), of the test guest (tests/qemu-guest/) booted on a
+        memory-backend-file that holds the W1 memory image."""
+        ram = max(64 * MiB, int(GiB * self.scale) // (2 * MiB) * (2 * MiB))
+        movers = ["qemu-direct", "qemu-ferry"]
+        qname = os.environ.get("FERRY_QEMU") or "qemu-system-x86_64"
+        qemu = shutil.which(qname)
+        kernel = os.path.join(self.build, "qemu-guest", "kernel.elf")
+        why = None
+        if not qemu:
+            why = (f"skipped: {qname} not installed "
+                   "(tools/install-deps installs qemu-system-x86)")
+        elif not os.path.isfile(kernel):
+            why = f"skipped: the test guest kernel {kernel} is missing (make builds it)"
+        if why:
+            self.notes.append("Q1: " + why)
+            for m in movers:
+                self.record("Q1", MOVER_NAMES[m], [], ram, {"error": why, "skipped": True})
+            return
+        self.qemu_bin, self.guest_kernel = qemu, kernel
+        self.qmp = load_qmp()
+        image, origin = self.q1_image(ram)
+        self.notes.append(f"Q1: guest RAM {human(ram)}, {origin}")
+        results = {m: [] for m in movers}
+        errors = {m: None for m in movers}
+        for i in range(self.runs):
+            for m in movers:
+                if errors[m]:
+                    continue
+                self.log(f"Q1 run {i + 1}/{self.runs}: {m}")
+                pair = None
+                try:
+                    pair = self.qemu_pair(image, ram)
+                    fn = self.qemu_direct if m == "qemu-direct" else self.qemu_ferry
+                    results[m].append(fn(pair))
+                except Exception as ex:   # a failed mover is reported, not fatal
+                    errors[m] = one_line(ex)
+                    self.log(f"Q1 {m}: {ex}")
+                finally:
+                    if pair:
+                        pair.close()
+                    kill_stragglers()
+                    shutil.rmtree(os.path.join(self.tmp, "dest"), ignore_errors=True)
+        shutil.rmtree(os.path.dirname(image), ignore_errors=True)
+        for m in movers:
+            self.record("Q1", MOVER_NAMES[m], results[m], ram,
+                        {"error": errors[m]} if errors[m] else None)
+
+    def q1_image(self, ram):
+        """The W1 memory image at the guest's RAM size: W1's own file when
+        W1 ran at this size, else made by the same command (ferry-guest
+        create, seed 101, W1's disk size; the disk is removed)."""
+        d = os.path.join(self.tmp, "q1img")
+        w1 = getattr(self, "w1_files", None)
+        if w1 and os.path.getsize(w1[0][0]) == ram:
+            os.makedirs(d, exist_ok=True)
+            path = os.path.join(d, "mem.img")
+            run_quiet(["cp", "--sparse=always", w1[0][0], path])
+            return path, "W1's memory image"
+        files = self.guest_create(d, ram, self.size(2 * GiB, 65536), 101)
+        for p, _ in files[1:]:
+            os.unlink(p)
+        if os.path.getsize(files[0][0]) != ram:
+            raise RuntimeError(f"memory image is {os.path.getsize(files[0][0])} bytes, RAM {ram}")
+        how = "W1's memory image (the same ferry-guest create command)" if \
+            ram == self.size(GiB, 4096) else \
+            "a W1-style memory image (ferry-guest create seed 101) at the RAM size, " \
+            "larger than W1's at this scale"
+        return files[0][0], how
+
+    def qemu_argv(self, name, d, mem_path, ram, share, dest):
+        mib = ram // MiB
+        argv = [self.qemu_bin, "-machine", "q35,accel=tcg,memory-backend=ram", "-m", f"{mib}M",
+                "-object", f"memory-backend-file,id=ram,size={mib}M,mem-path={mem_path},"
+                f"share={'on' if share else 'off'}",
+                "-kernel", self.guest_kernel, "-append", "nofill",
+                "-display", "none", "-nodefaults", "-no-user-config", "-net", "none",
+                "-monitor", "none", "-serial", f"file:{d}/{name}.serial",
+                "-qmp", f"unix:{d}/{name}.qmp,server=on,wait=off",
+                "-qmp", f"unix:{d}/{name}.fqmp,server=on,wait=off"]
+        if dest:
+            argv += ["-incoming", "defer", "-S"]
+        return argv
+
+    def qemu_pair(self, image, ram):
+        """A source QEMU on a private copy of the image, its guest running
+        (state 2 of its status block), and a destination QEMU on a fresh
+        sparse file (-incoming defer -S)."""
+        d = os.path.join(self.tmp, "q")
+        rm_rf_contents(d)
+        if len(f"{d}/src.fqmp") > 100:
+            raise RuntimeError(f"work directory {d} too long for a unix socket path (use --tmp)")
+        pair = QemuPair(d)
+        try:
+            src_mem, dst_mem = f"{d}/src-mem.img", f"{d}/dst-mem.img"
+            run_quiet(["cp", "--sparse=always", image, src_mem])
+            with open(dst_mem, "wb") as f:
+                f.truncate(ram)
+            for name, mem, dest in (("src", src_mem, False), ("dst", dst_mem, True)):
+                argv = self.qemu_argv(name, d, mem, ram, share=not dest, dest=dest)
+                self.commands.setdefault(f"Q1 {name} QEMU", [shlex.join(argv)])
+                log = open(f"{d}/{name}.log", "w")
+                pr = Proc(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+                log.close()
+                pair.procs.append(pr)
+            qs = []
+            for name, pr in zip(("src", "dst"), pair.procs):
+                sock = f"{d}/{name}.qmp"
+
+                def connect():      # the socket may exist before QEMU listens
+                    try:
+                        qs.append(self.qmp.Qmp(sock, 60.0))
+                        return True
+                    except (OSError, RuntimeError):
+                        return False
+                wait_for(connect, 20, f"QEMU {name} start (QMP)", [pr])
+            pair.src, pair.dst = qs
+            pair.src_fqmp, pair.dst_fqmp = f"{d}/src.fqmp", f"{d}/dst.fqmp"
+            wait_for(lambda: self.qmp.status(pair.src)["state"] == 2, 20,
+                     "the source guest reaches state 2", pair.procs)
+            st = self.qmp.status(pair.src)
+            if st["filled"] != 0 or st["fill_end"] != st["fill_start"]:
+                raise RuntimeError(f"the guest filled its RAM (no 'nofill'?): {st}")
+            # The destination reports the end of its incoming migration as
+            # a MIGRATION event (timestamped by QEMU): capability "events",
+            # which does not change the stream.
+            pair.dst.cmd("migrate-set-capabilities", {"capabilities": [
+                {"capability": "events", "state": True}]})
+            self.commands.setdefault("Q1 QMP, destination (both movers)", [
+                '{"execute": "migrate-set-capabilities", "arguments": {"capabilities": '
+                '[{"capability": "events", "state": true}]}}'])
+            time.sleep(0.3)         # the guest rewrites its pages before the move
+            return pair
+        except Exception:
+            pair.close()
+            raise
+
+    def qemu_figures(self, pair, res):
+        """QEMU's own figures from the source's query-migrate (after the
+        move), and the bench's downtime: the source's STOP event to the
+        destination's MIGRATION completed event (QEMU's timestamps)."""
+        st = pair.src.cmd("query-migrate")
+        pair.dst.cmd("query-migrate")       # reads the events queued meanwhile
+        ram = st.get("ram", {})
+        res.update({"qemu_status": st.get("status"), "qemu_total_ms": st.get("total-time"),
+                    "qemu_downtime_ms": st.get("downtime"), "qemu_setup_ms": st.get("setup-time"),
+                    "qemu_transferred": ram.get("transferred"),
+                    "qemu_syncs": ram.get("dirty-sync-count"),
+                    "qemu_normal": ram.get("normal"), "qemu_zero": ram.get("duplicate")})
+
+        def ts(ev):
+            t = ev.get("timestamp", {})
+            return t.get("seconds", 0) + t.get("microseconds", 0) / 1e6
+        stop = [ts(e) for e in pair.src.events if e.get("event") == "STOP"]
+        done = [ts(e) for e in pair.dst.events if e.get("event") == "MIGRATION" and
+                e.get("data", {}).get("status") == "completed"]
+        res["downtime_ms"] = (done[0] - stop[0]) * 1000 if stop and done else None
+        if res["qemu_status"] != "completed":
+            raise RuntimeError(f"source QEMU's migration: {st}")
+        if not done:
+            raise RuntimeError("the destination QEMU did not report completed")
+        # The guest arrived: its status block on the (paused) destination.
+        gs = self.qmp.status(pair.dst)
+        if not gs["magic_ok"] or gs["state"] != 2 or gs["counter"] == 0:
+            raise RuntimeError(f"the destination guest's status block is wrong: {gs}")
+        return res
+
+    def qemu_direct(self, pair):
+        """QEMU's own migration over tcp:127.0.0.1, with the migration
+        parameters ferry-send sets (max-bandwidth, downtime-limit)."""
+        inc = self.qmp.incoming(pair.dst, "tcp:127.0.0.1:0")
+        if "port" not in inc:
+            raise RuntimeError("the destination QEMU did not say its port")
+        params = {"max-bandwidth": QEMU_MAX_BANDWIDTH, "downtime-limit": QEMU_DOWNTIME_MS}
+        pair.src.cmd("migrate-set-parameters", params)
+        self.commands.setdefault("Q1 QMP, qemu-direct", [
+            '# destination: ' + json.dumps({"execute": "migrate-incoming",
+                                            "arguments": {"uri": "tcp:127.0.0.1:0"}}),
+            '# source: ' + json.dumps({"execute": "migrate-set-parameters", "arguments": params}),
+            '# source: ' + json.dumps({"execute": "migrate",
+                                       "arguments": {"uri": "tcp:127.0.0.1:PORT"}}),
+            "# then query-migrate on both every 20 ms until both say completed"])
+        cpu0 = pair.cpu()
+        lo0 = lo_bytes() if self.netns else None
+        t0 = time.monotonic()
+        pair.src.cmd("migrate", {"uri": f"tcp:127.0.0.1:{inc['port']}"})
+        deadline = t0 + self.timeout
+        src_done = dst_done = None
+        while src_done is None or dst_done is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"qemu-direct: not completed within {self.timeout:.0f} s")
+            for q, which in ((pair.src, "source"), (pair.dst, "destination")):
+                if (src_done if q is pair.src else dst_done) is not None:
+                    continue
+                st = q.cmd("query-migrate").get("status")
+                if st == "completed":
+                    if q is pair.src:
+                        src_done = time.monotonic()
+                    else:
+                        dst_done = time.monotonic()
+                elif st in ("failed", "cancelled"):
+                    raise RuntimeError(f"qemu-direct: the {which}'s migration {st}")
+            for pr in pair.procs:
+                if not pr.alive():
+                    raise RuntimeError(f"qemu-direct: QEMU exited with {pr.status}")
+            time.sleep(0.02)
+        lo1 = lo_bytes() if self.netns else None
+        res = {"wall_s": max(src_done, dst_done) - t0,
+               "wire_bytes": (lo1 - lo0) if lo0 is not None else None}
+        self.qemu_cpu(res, cpu0, pair.cpu())
+        return self.qemu_figures(pair, res)
+
+    @staticmethod
+    def qemu_cpu(res, cpu0, cpu1):
+        for k, a, b in zip(("qemu_cpu_src_s", "qemu_cpu_dst_s"), cpu0, cpu1):
+            res[k] = b - a if a is not None and b is not None else None
+
+    def qemu_ferry(self, pair):
+        dest = os.path.join(self.tmp, "dest")
+        cpu0 = pair.cpu()
+        res = self.ferry([], dest, qemu={"src": pair.src_fqmp, "dst": pair.dst_fqmp})
+        self.qemu_cpu(res, cpu0, pair.cpu())
+        fd = res.get("ferry") or {}
+        res["measured_downtime_ms"] = fd.get("measured_downtime_ms")
+        res["ferry_qemu"] = fd.get("qemu")
+        res = self.qemu_figures(pair, res)
+        if self.qmp.wait_migration(pair.dst, 10).get("status") != "completed":
+            raise RuntimeError("qemu-ferry: the destination QEMU did not complete")
+        return res
+
     def movers(self):
         m = ["ferry"]
         if self.have_socat:
@@ -858,16 +1167,22 @@ def phases(ev, done):
     }
 
 
-MOVER_NAMES = {"ferry": "ferry", "rsync": "rsync -a over ssh", "socat": "tar+lz4+socat TLS"}
+MOVER_NAMES = {"ferry": "ferry", "rsync": "rsync -a over ssh", "socat": "tar+lz4+socat TLS",
+               "qemu-direct": "qemu-direct", "qemu-ferry": "qemu-ferry"}
 
 # ---------------------------------------------------------------- report
+
+
+# Per-run figures of the Q1 rows (qemu_figures(), qemu_ferry()).
+Q_KEYS = ("qemu_total_ms", "qemu_downtime_ms", "qemu_setup_ms", "qemu_transferred", "qemu_syncs",
+          "measured_downtime_ms", "qemu_cpu_src_s", "qemu_cpu_dst_s")
 
 
 def summarize(row):
     runs = row["runs"]
     s = {}
     for k in ("wall_s", "cpu_send_s", "cpu_recv_s", "rss_send", "rss_recv", "wire_bytes",
-              "downtime_ms", "anon_send", "anon_recv"):
+              "downtime_ms", "anon_send", "anon_recv") + Q_KEYS:
         s[k] = med([r.get(k) for r in runs])
     s["rounds"] = med([r["ferry"]["rounds"] for r in runs if "ferry" in r])
     s["ferry_wire"] = med([r["ferry"]["wire_bytes"] for r in runs if "ferry" in r])
@@ -911,10 +1226,75 @@ def table(rows):
                  mm(tuple(None if v is None else v / MiB for v in s["rss_recv"]), "{:.0f}"),
                  f"{s['limit_pct']:.0f}%" if s["limit_pct"] else "-",
                  mm(s["rounds"], "{:.0f}") if row["mover"] == "ferry" else "-",
-                 mm(s["downtime_ms"], "{:.0f}") if row["workload"] == "W2" else "-",
-                 mm(s["ferry_downtime"], "{:.0f}") if row["workload"] == "W2" else "-"]
+                 mm(s["downtime_ms"], "{:.0f}") if row["workload"] in ("W2", "Q1") else "-",
+                 mm(s["ferry_downtime"], "{:.0f}") if row["workload"] == "W2" else
+                 mm(s["measured_downtime_ms"], "{:.0f}") if row["workload"] == "Q1" else "-"]
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
+
+
+def q_table(rows):
+    """The Q1 rows with QEMU's own figures; None when Q1 did not run."""
+    q = [r for r in rows if r["workload"] == "Q1"]
+    if not q:
+        return None
+    head = ["mover", "runs", "wall s", "QEMU total-time ms", "QEMU downtime ms",
+            "downtime ms (bench: source STOP to destination completed)",
+            "ferry measured_downtime_ms", "wire MB (loopback)", "QEMU ram transferred MB",
+            "ferry wire_bytes MB", "QEMU dirty syncs", "CPU s QEMU source", "CPU s QEMU destination",
+            "CPU s ferry send/recv"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in q:
+        if row.get("error"):
+            out.append(f"| {row['mover']} | {len(row['runs'])} | {row['error'][:200]} |" +
+                       " |" * (len(head) - 3))
+            continue
+        s = row["summary"]
+
+        def mb(t):
+            return mm(tuple(None if v is None else v / 1e6 for v in t), "{:.1f}")
+        out.append("| " + " | ".join([
+            row["mover"], str(len(row["runs"])), mm(s["wall_s"]),
+            mm(s["qemu_total_ms"], "{:.0f}"), mm(s["qemu_downtime_ms"], "{:.0f}"),
+            mm(s["downtime_ms"], "{:.0f}"), mm(s["measured_downtime_ms"], "{:.0f}"),
+            mb(s["wire_bytes"]), mb(s["qemu_transferred"]), mb(s["ferry_wire"]),
+            mm(s["qemu_syncs"], "{:.0f}"), mm(s["qemu_cpu_src_s"]), mm(s["qemu_cpu_dst_s"]),
+            "-" if s["cpu_send_s"][0] is None else
+            f"{s['cpu_send_s'][0]:.2f}/{s['cpu_recv_s'][0]:.2f}"]) + " |")
+    return "\n".join(out)
+
+
+def target7(rows, get):
+    """Target 7: ferry carrying QEMU against QEMU's own migration (Q1)."""
+    d, f = get("Q1", MOVER_NAMES["qemu-direct"]), get("Q1", MOVER_NAMES["qemu-ferry"])
+    qrows = [r for r in rows.values() if r["workload"] == "Q1"]
+    skipped = [r for r in qrows if r.get("skipped")]
+    if skipped:
+        return ("7", "SKIP", "Q1 against QEMU's own migration: " + skipped[0]["error"])
+    if not (d and f):
+        errs = [f"{r['mover']}: {r['error']}" for r in qrows if r.get("error")]
+        return ("7", "FAIL", "Q1 against QEMU's own migration: not measured" +
+                (" (" + "; ".join(errs)[:300] + ")" if errs else " (Q1 not run)"))
+    dw = d["wire"]
+    fw = f["wire_bytes"][0] if d["wire_src"] == "lo" else f["ferry_wire"][0]
+    if d["wire_src"] != "lo":
+        dw = d["qemu_transferred"][0]       # no private namespace: QEMU's own count
+    src = "loopback bytes" if d["wire_src"] == "lo" else \
+        "ferry's wire_bytes vs QEMU's ram transferred (no private namespace)"
+    dt, ft = d["qemu_total_ms"][0], f["qemu_total_ms"][0]
+    dwall, fwall = d["wall_s"][0], f["wall_s"][0]
+    if not fw or not dw or dt is None or ft is None:
+        return ("7", "FAIL", f"Q1 against QEMU's own migration: figures missing (wire {fw} vs "
+                f"{dw}, QEMU total-time {ft} vs {dt})")
+    ok_w = fw <= 0.6 * dw
+    ok_t = dt is not None and ft is not None and ft <= dt
+    ok_wall = fwall <= dwall
+    text = (f"Q1 wire ({src}): qemu-ferry {fw / 1e6:.1f} MB vs qemu-direct {dw / 1e6:.1f} MB = "
+            f"{fw / dw:.2f}x (target <= 0.60x: {'ok' if ok_w else 'no'}); QEMU total-time: "
+            f"qemu-ferry {ft:.0f} ms vs qemu-direct {dt:.0f} ms ({'ok' if ok_t else 'longer'}); "
+            f"wall of the whole move: qemu-ferry {fwall:.2f} s vs qemu-direct {dwall:.2f} s "
+            f"({'ok' if ok_wall else 'longer'}) (target: neither longer)")
+    return ("7", "PASS" if ok_w and ok_t and ok_wall else "FAIL", text)
 
 
 def targets(b):
@@ -993,7 +1373,7 @@ def targets(b):
     r5 = rows.get(("W5", "ferry"))
     add("6", "W5 wire bytes <= 8% of the disk image: " +
         (r5["error"] if r5 else "not run"), False)
-    res.append(("7", "LATER", "against QEMU's own migration: not part of this bench yet"))
+    res.append(target7(rows, get))
     return res
 
 
@@ -1057,6 +1437,14 @@ def report(b, tgts, started, elapsed):
                      f"{m['later_s']:.2f} ({m['later_n']:.0f}) | {m['final_s']:.2f} | "
                      f"{m['commit_s']:.2f} |")
     lines.append("")
+    qt = q_table(b.rows)
+    if qt:
+        lines.append("Q1, QEMU's own migration (qemu-direct) against ferry carrying it "
+                     "(qemu-ferry), medians [min-max]; QEMU's figures are the source's "
+                     "`query-migrate` after the move (see How it is measured):")
+        lines.append("")
+        lines.append(qt)
+        lines.append("")
     lines.append("## Targets")
     lines.append("")
     for tid, verdict, text in tgts:
@@ -1110,6 +1498,43 @@ METHOD = """## How it is measured
   `ferry-guest create` memory images of 256 MiB, 1 GiB and 4 GiB (seed 404);
   W5 needs `ferry-recv --reuse`, which does not exist: reported as not
   implemented and its target FAILs.
+- **Q1, a QEMU guest** (target 7): QEMU (`qemu-system-x86_64`, q35, TCG,
+  one vCPU, `-nodefaults`) boots the test guest kernel
+  (`tests/qemu-guest/kernel.c`) with `-append nofill` on a
+  `memory-backend-file` (`share=on`) that is a private copy of the W1 memory
+  image (W1's own file, or the same `ferry-guest create` command; 1 GiB,
+  scaled as `max(64 MiB, 1 GiB x scale)` rounded down to 2 MiB).  The guest
+  does not fill its RAM: it keeps the image, except what the firmware, the
+  loader and the kernel overwrite at boot (below 1 MiB, the kernel at 1 MiB
+  and its status block, tables at the top: a few hundred pages), and
+  rewrites a word of 1024 rotating pages from 2 MiB in a loop, so pre-copy
+  has pages to send again.  The destination QEMU has the same
+  arguments on a fresh sparse file (`share=off`) plus `-incoming defer -S`.
+  Every run boots a fresh pair from a fresh copy; movers interleaved.
+  `qemu-direct` is QEMU's own migration: `migrate-incoming tcp:127.0.0.1:0`
+  on the destination, `migrate tcp:127.0.0.1:PORT` on the source, with the
+  parameters `ferry-send` sets (`max-bandwidth` 100 GiB/s, `downtime-limit`
+  300 ms, QEMU's default), so that only the transport differs; `return-path`
+  stays off (QEMU's default; `ferry-send` turns it on).  `qemu-ferry` is
+  `ferry-recv --qemu-qmp` and `ferry-send --qemu-qmp` over TLS (each QEMU has
+  a second QMP socket for ferry).  Wall seconds: `qemu-direct` from the
+  `migrate` command until `query-migrate` (polled every 20 ms) says completed
+  on both QEMUs; `qemu-ferry` as for ferry above (start of ferry-send until
+  both ferry processes exited, COMMITTED included).  Wire bytes: the
+  loopback counter as above; QEMU's `total-time`, `downtime`, `ram
+  transferred` and `dirty-sync-count` come from the source's `query-migrate`
+  after the move (for `qemu-ferry` they equal the `done` event's `qemu`
+  figures).  Downtime (bench): QEMU's own timestamps of the source's `STOP`
+  event and of the destination's `MIGRATION` event with status `completed`
+  (the bench turns the destination's `events` capability on; it does not
+  change the stream), i.e. until the destination holds the whole guest; the
+  "downtime ms (ferry)" column of `qemu-ferry` is ferry-send's
+  `measured_downtime_ms` (STOP to COMMITTED).  CPU and peak RSS of
+  `qemu-ferry` are ferry's two processes only; `qemu-direct` shows `-`.  The
+  Q1 table adds each QEMU's CPU seconds during the move (all its threads,
+  `/proc/PID/stat`; the source's include its vCPU, which spins under TCG).  Target 7 PASSes when ferry's wire
+  bytes are at most 0.6 x QEMU's own and neither QEMU's `total-time` on the
+  source nor the wall time of the whole move is longer with ferry (medians).
 - **Wall seconds**: from starting the source side until every process of the
   transfer (both sides) has exited.  The receiving side is started and
   listening before the clock starts.  ferry's receiver runs with `--once`.
@@ -1190,6 +1615,9 @@ def git_rev():
 # ---------------------------------------------------------------- main
 
 
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "Q1")
+
+
 def parse_scale(s):
     if "/" in s:
         a, b = s.split("/", 1)
@@ -1208,11 +1636,11 @@ def main():
                     default=parse_scale(os.environ.get("BENCH_SCALE") or "1"),
                     help="multiply every size and dirty rate by this, e.g. 1/64 "
                     "(BENCH_SCALE, default 1)")
-    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY") or "W1,W2,W3,W4,W5",
-                    help="workloads to run (BENCH_ONLY, default W1,W2,W3,W4,W5)")
+    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY") or ",".join(WORKLOADS),
+                    help="workloads to run (BENCH_ONLY, default " + ",".join(WORKLOADS) + ")")
     ap.add_argument("--out", default=os.environ.get("BENCH_OUT"),
-                    help="report file (BENCH_OUT; default tools/bench/RESULTS.md at scale 1, "
-                    "none otherwise)")
+                    help="report file (BENCH_OUT; default tools/bench/RESULTS.md at scale 1 "
+                    "with every workload, none otherwise)")
     ap.add_argument("--json", dest="json_out", default=None,
                     help="also write every measurement as JSON to this file")
     ap.add_argument("--build", default=os.environ.get("BUILD") or "build",
@@ -1229,13 +1657,13 @@ def main():
         die("--runs must be 1..50")
     if not 0 < a.scale <= 4:
         die("--scale must be in (0, 4]")
-    if a.out is None and a.scale == 1:
-        a.out = os.path.join(REPO, "tools/bench/RESULTS.md")
     a.build = os.path.abspath(a.build)
     wanted = [w.strip().upper() for w in a.only.split(",") if w.strip()]
     for w in wanted:
-        if w not in ("W1", "W2", "W3", "W4", "W5"):
+        if w not in WORKLOADS:
             die(f"--only: unknown workload '{w}'")
+    if a.out is None and a.scale == 1 and set(wanted) == set(WORKLOADS):
+        a.out = os.path.join(REPO, "tools/bench/RESULTS.md")
 
     # A private network namespace: the loopback counters are then ours alone.
     if os.environ.get("BENCH_IN_NETNS") is None and not a.no_netns and os.getuid() == 0 \
@@ -1263,7 +1691,7 @@ def main():
     fatal = None
     try:
         b.setup()
-        for w in ("W1", "W2", "W3", "W4", "W5"):
+        for w in WORKLOADS:
             if w in wanted:
                 try:
                     getattr(b, w.lower())()
@@ -1272,7 +1700,8 @@ def main():
                 except Exception as ex:     # reported; the other workloads still run
                     b.log(f"{w}: {one_line(ex)}")
                     b.notes.append(f"{w} could not run: {one_line(ex)[:300]}")
-                    b.record(w, "ferry", [], 1, {"error": "bench error: " + one_line(ex)[:200]})
+                    b.record(w, MOVER_NAMES["qemu-ferry"] if w == "Q1" else "ferry", [], 1,
+                             {"error": "bench error: " + one_line(ex)[:200]})
                     kill_stragglers()
     except KeyboardInterrupt:
         fatal = ("interrupted", 130)
@@ -1292,6 +1721,10 @@ def main():
     print()
     print(table(b.rows))
     print()
+    qt = q_table(b.rows)
+    if qt:
+        print(qt)
+        print()
     for tid, verdict, text in tgts:
         print(f"target {tid}: {verdict} {text}")
     text = report(b, tgts, started, elapsed)
