@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -34,6 +35,8 @@ struct rqemu {
 	char sock[96];
 	struct bufferevent *bev;    /* the migration socket of the destination QEMU */
 	int mirror;                 /* unlinked file: guest RAM as rebuilt */
+	uint8_t *map;               /* the mirror, mapped shared (page cache backed) */
+	uint64_t map_len;
 	uint64_t base[FERRY_QBLOCKS_MAX];
 	uint64_t len[FERRY_QBLOCKS_MAX];
 	uint32_t nblocks;
@@ -71,6 +74,10 @@ rq_close(struct rqemu *q)
 	if (q->dir[0] != '\0') {
 		(void)rmdir(q->dir);
 		q->dir[0] = '\0';
+	}
+	if (q->map != NULL) {
+		munmap(q->map, q->map_len);
+		q->map = NULL;
 	}
 	if (q->mirror >= 0) {
 		close(q->mirror);
@@ -300,16 +307,28 @@ rqemu_blocks(struct rsession *rs, const struct qitem_block *b, uint32_t n, struc
 	if (q->mirror < 0)
 		return ferr_set(e, FERR_IO, "RAM mirror (an unnamed file in %s): %s", rs->d->o.dest_dir,
 		    strerror(errno));
-	if (ftruncate(q->mirror, (off_t)total) != 0)
+	/* Reserved, not sparse: a full disk must be an error here, not a
+	 * SIGBUS when a mapped page is written back. */
+	if ((errno = posix_fallocate(q->mirror, 0, (off_t)total)) != 0)
 		return ferr_set(e, FERR_IO, "RAM mirror of %llu bytes in %s: %s", (unsigned long long)total,
 		    rs->d->o.dest_dir, strerror(errno));
+	/* Mapped: a page is a memcpy, not a system call.  The mapping is of a
+	 * file, so the kernel writes cold pages back instead of keeping them
+	 * in this process's memory. */
+	q->map = mmap(NULL, (size_t)total, PROT_READ | PROT_WRITE, MAP_SHARED, q->mirror, 0);
+	if (q->map == MAP_FAILED) {
+		q->map = NULL;
+		return ferr_set(e, FERR_IO, "mapping the RAM mirror of %llu bytes: %s",
+		    (unsigned long long)total, strerror(errno));
+	}
+	q->map_len = total;
 	return 0;
 }
 
 static int
 mirror_at(struct rqemu *q, uint32_t block, uint64_t off, uint32_t len, uint64_t *pos, struct ferr *e)
 {
-	if (q == NULL || q->mirror < 0 || block >= q->nblocks || off > q->len[block] ||
+	if (q == NULL || q->map == NULL || block >= q->nblocks || off > q->len[block] ||
 	    len > q->len[block] - off)
 		return ferr_set(e, FERR_PROTO_RANGE, "QSTREAM: block %u offset %llu outside the block list",
 		    block, (unsigned long long)off);
@@ -323,14 +342,10 @@ rqemu_write(struct rsession *rs, uint32_t block, uint64_t off, const uint8_t *p,
 {
 	struct rqemu *q = rq_of(rs);
 	uint64_t pos = 0;
-	ssize_t k;
 
 	if (mirror_at(q, block, off, len, &pos, e) != 0)
 		return e->code;
-	k = pwrite(q->mirror, p, len, (off_t)pos);
-	if (k != (ssize_t)len)
-		return ferr_set(e, FERR_IO, "RAM mirror write at %llu: %s", (unsigned long long)pos,
-		    k < 0 ? strerror(errno) : "short write");
+	memcpy(q->map + pos, p, len);
 	return 0;
 }
 
@@ -340,14 +355,10 @@ rqemu_read(struct rsession *rs, uint32_t block, uint64_t off, uint8_t *p, uint32
 {
 	struct rqemu *q = rq_of(rs);
 	uint64_t pos = 0;
-	ssize_t k;
 
 	if (mirror_at(q, block, off, len, &pos, e) != 0)
 		return e->code;
-	k = pread(q->mirror, p, len, (off_t)pos);
-	if (k != (ssize_t)len)
-		return ferr_set(e, FERR_IO, "RAM mirror read at %llu: %s", (unsigned long long)pos,
-		    k < 0 ? strerror(errno) : "short read");
+	memcpy(p, q->map + pos, len);
 	return 0;
 }
 
