@@ -3,8 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 16 bytes a slot: the slot's position comes from hash bytes 8..15, the
+ * tag keeps bytes 0..7.  Callers check a hit against the full hash of what
+ * the receiver holds there, so the table need not keep it. */
 struct slot {
-	uint8_t hash[FERRY_HASH_LEN];
+	uint64_t tag;
 	uint32_t dev;       /* device id; 0 = empty slot */
 	uint32_t idx;
 };
@@ -54,6 +57,15 @@ slot_of(const uint8_t h[FERRY_HASH_LEN])
 	return v;
 }
 
+static uint64_t
+tag_of(const uint8_t h[FERRY_HASH_LEN])
+{
+	uint64_t v;
+
+	memcpy(&v, h, sizeof(v));
+	return v;
+}
+
 int
 dedupe_find(const struct dedupe *t, const uint8_t hash[FERRY_HASH_LEN], uint32_t *dev,
     uint32_t *idx)
@@ -61,7 +73,7 @@ dedupe_find(const struct dedupe *t, const uint8_t hash[FERRY_HASH_LEN], uint32_t
 	uint64_t i = slot_of(hash) & t->mask;
 
 	while (t->s[i].dev != 0) {
-		if (memcmp(t->s[i].hash, hash, FERRY_HASH_LEN) == 0) {
+		if (t->s[i].tag == tag_of(hash)) {
 			*dev = t->s[i].dev;
 			*idx = t->s[i].idx;
 			return 1;
@@ -77,7 +89,7 @@ dedupe_put(struct dedupe *t, const uint8_t hash[FERRY_HASH_LEN], uint32_t dev, u
 	uint64_t i = slot_of(hash) & t->mask;
 
 	while (t->s[i].dev != 0) {
-		if (memcmp(t->s[i].hash, hash, FERRY_HASH_LEN) == 0) {
+		if (t->s[i].tag == tag_of(hash)) {
 			t->s[i].dev = dev;
 			t->s[i].idx = idx;
 			return;
@@ -89,7 +101,7 @@ dedupe_put(struct dedupe *t, const uint8_t hash[FERRY_HASH_LEN], uint32_t dev, u
 		t->used = 0;
 		i = slot_of(hash) & t->mask;
 	}
-	memcpy(t->s[i].hash, hash, FERRY_HASH_LEN);
+	t->s[i].tag = tag_of(hash);
 	t->s[i].dev = dev;
 	t->s[i].idx = idx;
 	t->used++;
