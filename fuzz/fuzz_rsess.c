@@ -1,5 +1,7 @@
 /* Fuzz target: the receiver session state machine (src/receiver/rsess.c),
- * fed a sender's byte stream in chunks, with an in-memory sink.
+ * fed a sender's byte stream in chunks, with an in-memory sink; with flag
+ * 0x80 also its QEMU stream mode (src/receiver/qrebuild.c, PROTOCOL.md
+ * 4.17, 4.18).
  *
  * Input layout:
  *   u8 flags     bit 0: rsess_resume at the end of the stream
@@ -9,7 +11,19 @@
  *                bit 3: announce FERRY_MAX_FRAME_LIMIT (else the default)
  *                bit 4: the sink's commit fails (FERR_IO)
  *                bit 5: the sink refuses the manifest
- *   u8 fail_at   the sink's Nth write/read/state call fails (0 = never)
+ *                bit 6: the domain's checks fail
+ *                bit 7: the sink takes QEMU streams (qemu_blocks and
+ *                       qemu_out set, FERRY_CAP_QEMU offered)
+ *   u8 fail_at   without bit 7: the sink's Nth write/read/state call fails
+ *                (0 = never); with bit 7: bits 0-5 the Nth write/read/
+ *                state/qemu_blocks/qemu_out call fails (0 = never), bits
+ *                6-7 the return path: after each feed that leaves the
+ *                session RECEIVING, rsess_qreturn gets 1..16 bytes (1),
+ *                0..4096 bytes (2; 0 only once some were given: 0
+ *                first is UB in rsess_qreturn, reported), or (3) first
+ *                FERRY_QRETURN_MAX - 32 + seed % 64 bytes (up to 31 past
+ *                the limit), then 1..16; the byte at return-path offset i
+ *                is a function of i and the seed byte
  *   u8 chunking  0: the whole stream in one rsess_feed; else chunk sizes
  *                from 1 to 2^(chunking % 16) bytes, drawn from a PRNG
  *                seeded with this byte and the next
@@ -19,7 +33,10 @@
  * The sink keeps devices in memory and accepts manifests of at most 1 MiB
  * of devices and 256 KiB of state with the real sink's unit rule (powers
  * of two from 4 KiB to 1 MiB); it refuses the rest, as a receiver short of
- * space would.
+ * space would.  In QEMU mode it takes a manifest of one DK_QEMU device, a
+ * block list of at most 1 MiB (its RAM mirror, in memory; more is an
+ * FERR_IO from qemu_blocks, as a receiver short of space), and keeps of
+ * the rebuilt stream only its length and XXH3-128 digest (session seed).
  *
  * Invariants checked (any violation aborts):
  * - the sink: accept at most once; write, read and state only between
@@ -27,7 +44,19 @@
  *   the state blob); commit at most once, and only when the bytes the sink
  *   holds have the digests the session verified; abort at most once, only
  *   after accept, never after a successful commit, and exactly once by
- *   the time the session is freed unless it committed;
+ *   the time the session is freed unless it committed; an error from any
+ *   sink op ends the session (FAILED, rsess_feed returns that error);
+ * - QEMU mode: a DK_QEMU manifest only when the sink offered the
+ *   capability, with one device of unit 4096 and no state; qemu_blocks
+ *   once, qemu_out only between accept and the end, and only in a QEMU
+ *   session; no STATE op; write and read of whole 4096-byte pages inside
+ *   a block, only after qemu_blocks; each page written is followed by its
+ *   rebuilt data record (4.17: header, block id unless CONTINUE, the
+ *   page); commit only when the digest of everything qemu_out received is
+ *   the COMMIT's, with ndev 1 and the COMMIT's seq the last one applied;
+ *   rsess_qreturn refused (PROTO_STATE, nothing changed) outside a
+ *   RECEIVING QEMU session, failing the session only past
+ *   FERRY_QRETURN_MAX;
  * - rsess_feed: consumes at most what it was given; returns 0 or an error
  *   (never NEED_MORE) that it also reports in e; after an error the
  *   session is over (FAILED or COMMITTED), accepts nothing more and calls
@@ -35,9 +64,13 @@
  *   header it accepted;
  * - output: whole frames, each decodes (header in the receiver-to-sender
  *   direction, within FERRY_MAX_FRAME_MIN, payload by its decoder) and
- *   they come in protocol order: WELCOME first, then ACCEPT or REFUSE, ACKs
- *   numbered 1, 2, 3..., COMMITTED for the last ACK, nothing after ERROR,
- *   REFUSE or COMMITTED but RESUMED; RESUMED tells the state as it is. */
+ *   they come in protocol order: WELCOME first (capabilities among those
+ *   offered), then ACCEPT or REFUSE, ACKs numbered 1, 2, 3..., COMMITTED
+ *   for the last ACK, nothing after ERROR, REFUSE or COMMITTED but
+ *   RESUMED; RESUMED tells the state as it is; QRETURN only in a QEMU
+ *   session, contiguous from offset 0 on each connection (again from 0
+ *   after RESUMED), carrying the bytes given to rsess_qreturn, all of them
+ *   by the end of each drain while RECEIVING. */
 #include "fuzz_common.h"
 
 #include "pagehash.h"
@@ -46,6 +79,7 @@
 #define FZ_DEV_TOTAL_MAX (1u << 20)
 #define FZ_STATE_MAX (256u << 10)
 #define FZ_MAX_FEEDS 4096
+#define FZ_QMIRROR_MAX (1u << 20)       /* QEMU mode: RAM blocks the sink mirrors */
 
 /* ---- the in-memory sink ---- */
 
@@ -69,12 +103,52 @@ struct fsink {
 	int accepted, committed, aborted;
 	unsigned accept_calls, commit_calls, abort_calls, io_calls, ops, domain_calls;
 	int domain_fails;
+	int op_failed;          /* a sink op returned an error: the session must end */
+	int fail_code;          /* the first such error */
+
+	/* QEMU mode (flag 0x80) */
+	int qemu_ops;           /* qemu_blocks and qemu_out are in the ops */
+	int qsession;           /* accepted a DK_QEMU manifest */
+	uint32_t qdev_id;
+	unsigned blocks_calls;
+	uint32_t nblocks;       /* the mirror, after qemu_blocks */
+	struct qitem_block *blocks;
+	uint8_t *mirror[FERRY_QBLOCKS_MAX];
+	struct digest *qdg;     /* of everything qemu_out took */
+	uint64_t qlen;
+	int pend;               /* a page written, its data record not yet out */
+	uint32_t pend_blk;
+	uint64_t pend_off;
+	const struct rsess *sess;
 };
 
 static int
 unit_ok(uint32_t u)
 {
 	return u >= FERRY_UNIT_MIN && u <= FERRY_UNIT_MAX && (u & (u - 1)) == 0;
+}
+
+/* Note an error a sink op returns: the session must end with it. */
+static int
+sink_err(struct fsink *f, int rc)
+{
+	if (rc != 0 && !f->op_failed) {
+		f->op_failed = 1;
+		f->fail_code = rc;
+	}
+	return rc;
+}
+
+static int
+accept_qemu(struct fsink *f, const struct msg_manifest *m, uint64_t seed)
+{
+	f->qsession = 1;
+	f->qdev_id = m->dev[0].id;
+	f->qdg = digest_new(seed);
+	FZ_CHECK(f->qdg != NULL);
+	f->seed = seed;
+	f->accepted = 1;
+	return 0;
 }
 
 static int
@@ -90,22 +164,32 @@ fs_accept(void *ctx, const struct msg_manifest *m, uint64_t seed, const uint8_t 
 	FZ_CHECK(f->accept_calls++ == 0);
 	FZ_CHECK(!f->aborted && !f->committed);
 	FZ_CHECK(m->ndev >= 1 && m->ndev <= FERRY_MAX_DEVICES);
+	/* Section 4.17: a QEMU stream (only with the capability, which only
+	 * a sink with the QEMU ops offers) is the session's one device, of
+	 * 4 KiB units, with no state blob. */
+	for (i = 1; i < m->ndev; i++)
+		FZ_CHECK(m->dev[i].kind != DK_QEMU);
+	if (m->dev[0].kind == DK_QEMU)
+		FZ_CHECK(f->qemu_ops && m->ndev == 1 && m->dev[0].unit == FERRY_QPAGE_SIZE &&
+		    m->state_size == 0);
 	if (f->refuse) {
 		refusal->device = m->dev[0].id;
 		snprintf(refusal->text, sizeof(refusal->text), "fuzz sink: refused");
-		return FERR_REFUSED;
+		return sink_err(f, FERR_REFUSED);
 	}
+	if (m->dev[0].kind == DK_QEMU)
+		return accept_qemu(f, m, seed);
 	for (i = 0; i < m->ndev; i++) {
 		if (!unit_ok(m->dev[i].unit)) {
 			refusal->device = m->dev[i].id;
 			snprintf(refusal->text, sizeof(refusal->text), "unit %u", m->dev[i].unit);
-			return FERR_REFUSE_UNIT;
+			return sink_err(f, FERR_REFUSE_UNIT);
 		}
 		total += m->dev[i].size;        /* each <= 2^46: no overflow */
 	}
 	if (total > FZ_DEV_TOTAL_MAX || m->state_size > FZ_STATE_MAX) {
 		snprintf(refusal->text, sizeof(refusal->text), "too large for the fuzz sink");
-		return FERR_REFUSE_SPACE;
+		return sink_err(f, FERR_REFUSE_SPACE);
 	}
 	f->ndev = m->ndev;
 	for (i = 0; i < m->ndev; i++) {
@@ -139,8 +223,18 @@ inject(struct fsink *f, const char *op, struct ferr *e)
 {
 	f->io_calls++;
 	if (f->fail_at != 0 && f->io_calls == f->fail_at)
-		return ferr_set(e, FERR_IO, "fuzz sink: %s %u fails", op, f->io_calls);
+		return sink_err(f, ferr_set(e, FERR_IO, "fuzz sink: %s %u fails", op, f->io_calls));
 	return 0;
+}
+
+/* QEMU mode: one whole page of a block of the mirror, after qemu_blocks. */
+static void
+check_mirror_page(const struct fsink *f, uint32_t blk, uint64_t off, uint32_t len)
+{
+	FZ_CHECK(f->accepted && !f->aborted && !f->committed);
+	FZ_CHECK(f->nblocks >= 1 && blk < f->nblocks);
+	FZ_CHECK(len == FERRY_QPAGE_SIZE && off % FERRY_QPAGE_SIZE == 0 && off < f->blocks[blk].len);
+	FZ_CHECK(!f->pend);
 }
 
 static int
@@ -150,6 +244,16 @@ fs_write(void *ctx, uint32_t dev, uint64_t off, const uint8_t *p, uint32_t len, 
 	int rc;
 
 	f->ops++;
+	if (f->qsession) {
+		check_mirror_page(f, dev, off, len);
+		if ((rc = inject(f, "mirror write", e)) != 0)
+			return rc;
+		memcpy(f->mirror[dev] + off, p, len);
+		f->pend = 1;
+		f->pend_blk = dev;
+		f->pend_off = off;
+		return 0;
+	}
 	check_unit_range(f, dev, off, len);
 	if ((rc = inject(f, "write", e)) != 0)
 		return rc;
@@ -164,6 +268,13 @@ fs_read(void *ctx, uint32_t dev, uint64_t off, uint8_t *p, uint32_t len, struct 
 	int rc;
 
 	f->ops++;
+	if (f->qsession) {
+		check_mirror_page(f, dev, off, len);
+		if ((rc = inject(f, "mirror read", e)) != 0)
+			return rc;
+		memcpy(p, f->mirror[dev] + off, len);
+		return 0;
+	}
 	check_unit_range(f, dev, off, len);
 	if ((rc = inject(f, "read", e)) != 0)
 		return rc;
@@ -178,7 +289,7 @@ fs_state(void *ctx, uint64_t off, const uint8_t *p, uint32_t len, struct ferr *e
 	int rc;
 
 	f->ops++;
-	FZ_CHECK(f->accepted && !f->aborted && !f->committed);
+	FZ_CHECK(f->accepted && !f->aborted && !f->committed && !f->qsession);
 	FZ_CHECK(off <= f->state_size && len <= f->state_size - off);
 	FZ_CHECK(len >= 1 && off == f->state_hwm);        /* in order, no gaps */
 	if ((rc = inject(f, "state", e)) != 0)
@@ -206,6 +317,25 @@ image_digest(uint64_t seed, const uint8_t *p, uint64_t size, uint32_t unit,
 	digest_free(d);
 }
 
+/* Section 4.17: the session checked the stream's digest and the COMMIT's
+ * seq; the bytes the sink took must agree. */
+static int
+qemu_commit(struct fsink *f, const struct msg_commit *c, struct ferr *e)
+{
+	uint8_t got[FERRY_HASH_LEN];
+
+	FZ_CHECK(c->ndev == 1 && c->dev[0].id == f->qdev_id);
+	FZ_CHECK(c->seq == rsess_last_seq(f->sess));
+	FZ_CHECK(f->qlen == rsess_stats(f->sess)->logical_bytes);
+	FZ_CHECK(!f->pend);
+	digest_final(f->qdg, got);
+	FZ_CHECK(memcmp(got, c->dev[0].digest, FERRY_HASH_LEN) == 0);
+	if (f->commit_fails)
+		return sink_err(f, ferr_set(e, FERR_IO, "fuzz sink: QEMU did not complete"));
+	f->committed = 1;
+	return 0;
+}
+
 static int
 fs_commit(void *ctx, const struct msg_commit *c, struct ferr *e)
 {
@@ -216,6 +346,8 @@ fs_commit(void *ctx, const struct msg_commit *c, struct ferr *e)
 	f->ops++;
 	FZ_CHECK(f->accepted && !f->aborted && !f->committed);
 	FZ_CHECK(f->commit_calls++ == 0);
+	if (f->qsession)
+		return qemu_commit(f, c, e);
 	FZ_CHECK(c->ndev == f->ndev);
 	/* The session vouched for these digests from its own bookkeeping:
 	 * the bytes it wrote must agree. */
@@ -228,10 +360,10 @@ fs_commit(void *ctx, const struct msg_commit *c, struct ferr *e)
 	if (f->state_size != 0) {
 		image_digest(f->seed, f->state, f->state_size, 1u << 20, got);
 		if (memcmp(got, c->state_digest, FERRY_HASH_LEN) != 0)
-			return ferr_set(e, FERR_VERIFY, "fuzz sink: state digest differs");
+			return sink_err(f, ferr_set(e, FERR_VERIFY, "fuzz sink: state digest differs"));
 	}
 	if (f->commit_fails)
-		return ferr_set(e, FERR_IO, "fuzz sink: commit fails");
+		return sink_err(f, ferr_set(e, FERR_IO, "fuzz sink: commit fails"));
 	f->committed = 1;
 	return 0;
 }
@@ -266,7 +398,85 @@ fs_domain_check(void *ctx, const struct msg_manifest *m, const struct msg_domain
 	if (!f->domain_fails)
 		return 0;
 	snprintf(refusal->text, sizeof(refusal->text), "check host-cpus: fuzz");
-	return FERR_VIRT_CPUS;
+	return sink_err(f, FERR_VIRT_CPUS);
+}
+
+/* The RAM block list, once per QEMU session: an in-memory mirror, at
+ * most FZ_QMIRROR_MAX bytes in all. */
+static int
+fs_qemu_blocks(void *ctx, const struct qitem_block *b, uint32_t n, struct ferr *e)
+{
+	struct fsink *f = ctx;
+	uint64_t total = 0;
+	uint32_t i, j;
+	int rc;
+
+	f->ops++;
+	FZ_CHECK(f->qsession && f->accepted && !f->aborted && !f->committed);
+	FZ_CHECK(f->blocks_calls++ == 0 && !f->pend);
+	FZ_CHECK(n >= 1 && n <= FERRY_QBLOCKS_MAX);
+	for (i = 0; i < n; i++) {
+		FZ_CHECK(b[i].id_len >= 1 && strnlen(b[i].id, sizeof(b[i].id)) == b[i].id_len);
+		FZ_CHECK(b[i].len != 0 && b[i].len % FERRY_QPAGE_SIZE == 0 &&
+		    b[i].len <= FERRY_DEVICE_SIZE_MAX);
+		for (j = 0; j < i; j++)
+			FZ_CHECK(strcmp(b[i].id, b[j].id) != 0);
+		total += b[i].len;      /* at most 256 * 2^46: no overflow */
+	}
+	if ((rc = inject(f, "qemu_blocks", e)) != 0)
+		return rc;
+	if (total > FZ_QMIRROR_MAX)
+		return sink_err(f, ferr_set(e, FERR_IO, "fuzz sink: RAM mirror of %llu bytes > %u",
+		    (unsigned long long)total, FZ_QMIRROR_MAX));
+	f->blocks = malloc(n * sizeof(*b));
+	FZ_CHECK(f->blocks != NULL);
+	memcpy(f->blocks, b, n * sizeof(*b));
+	for (i = 0; i < n; i++) {
+		f->mirror[i] = calloc(1, (size_t)b[i].len);
+		FZ_CHECK(f->mirror[i] != NULL);
+	}
+	f->nblocks = n;
+	return 0;
+}
+
+/* A page written to the mirror comes out next as its QEMU data record
+ * (4.17): u64 offset | 0x08 (| 0x20 with CONTINUE), the str8 block id
+ * unless CONTINUE, the page. */
+static void
+check_data_record(const struct fsink *f, const uint8_t *p, size_t n)
+{
+	const struct qitem_block *b = &f->blocks[f->pend_blk];
+	uint64_t h;
+	int cont;
+
+	FZ_CHECK(n >= 8);
+	h = fz_be64(p);
+	cont = (h & 0x20) != 0;
+	FZ_CHECK((h & ~(uint64_t)0x20) == (f->pend_off | 0x08));
+	FZ_CHECK(n == 8 + (cont ? 0 : 1 + (size_t)b->id_len) + FERRY_QPAGE_SIZE);
+	FZ_CHECK(cont || (p[8] == b->id_len && memcmp(p + 9, b->id, b->id_len) == 0));
+	FZ_CHECK(memcmp(p + n - FERRY_QPAGE_SIZE, f->mirror[f->pend_blk] + f->pend_off,
+	    FERRY_QPAGE_SIZE) == 0);
+}
+
+static int
+fs_qemu_out(void *ctx, const uint8_t *p, size_t n, struct ferr *e)
+{
+	struct fsink *f = ctx;
+	int rc;
+
+	f->ops++;
+	FZ_CHECK(f->qsession && f->accepted && !f->aborted && !f->committed);
+	FZ_CHECK(n >= 1);
+	(void)fz_touch(p, n);
+	if (f->pend)
+		check_data_record(f, p, n);
+	f->pend = 0;
+	if ((rc = inject(f, "qemu_out", e)) != 0)
+		return rc;
+	digest_update(f->qdg, p, n);
+	f->qlen += n;
+	return 0;
 }
 
 static const struct rsess_sink_ops fsink_ops = {
@@ -279,6 +489,18 @@ static const struct rsess_sink_ops fsink_ops = {
 	.domain_check = fs_domain_check,
 };
 
+static const struct rsess_sink_ops fsink_qemu_ops = {
+	.accept = fs_accept,
+	.write = fs_write,
+	.read = fs_read,
+	.state = fs_state,
+	.commit = fs_commit,
+	.abort = fs_abort,
+	.domain_check = fs_domain_check,
+	.qemu_blocks = fs_qemu_blocks,
+	.qemu_out = fs_qemu_out,
+};
+
 static void
 fsink_release(struct fsink *f)
 {
@@ -287,6 +509,10 @@ fsink_release(struct fsink *f)
 	for (i = 0; i < f->ndev; i++)
 		free(f->dev[i]);
 	free(f->state);
+	for (i = 0; i < f->nblocks; i++)
+		free(f->mirror[i]);
+	free(f->blocks);
+	digest_free(f->qdg);
 }
 
 /* Session ids: a fixed pattern, so runs are reproducible. */
@@ -304,10 +530,41 @@ fz_random(void *buf, size_t n)
 
 struct peer {
 	uint32_t max_frame;     /* what the session announced it accepts */
+	uint32_t caps_offered;  /* the harness's config */
+	uint32_t caps;          /* from WELCOME */
 	int welcomed, answered, ended, resumes_asked, checked;
 	uint64_t last_ack;
 	uint64_t committed_seq;
+	/* the QEMU return path */
+	uint8_t qr_salt;        /* the seed byte */
+	uint64_t qr_given;      /* bytes rsess_qreturn took */
+	uint64_t qret_off;      /* next QRETURN offset on this connection */
 };
+
+/* The byte at return-path offset i. */
+static uint8_t
+qr_byte(uint64_t i, uint8_t salt)
+{
+	return (uint8_t)(i * 0x9d ^ i >> 7 ^ salt);
+}
+
+/* QRETURN (4.18): in a QEMU session after ACCEPT, each where the one
+ * before on this connection ended, with the bytes the harness gave. */
+static void
+check_qreturn(struct rsess *s, struct peer *pr, const struct fsink *f, const uint8_t *p,
+    uint32_t n)
+{
+	struct msg_qreturn q;
+	struct ferr e = { 0 };
+	uint32_t i;
+
+	FZ_CHECK(rsess_is_qemu(s) && f->qsession && pr->answered && (pr->caps & FERRY_CAP_QEMU));
+	FZ_CHECK(msg_qreturn_decode(p, n, &q, &e) == 0);
+	FZ_CHECK(q.offset == pr->qret_off && q.len <= pr->qr_given - q.offset);
+	for (i = 0; i < q.len; i++)
+		FZ_CHECK(q.data[i] == qr_byte(q.offset + i, pr->qr_salt));
+	pr->qret_off += q.len;
+}
 
 static void
 drain(struct rsess *s, struct peer *pr, const struct fsink *f, int expect_resumed)
@@ -341,6 +598,7 @@ drain(struct rsess *s, struct peer *pr, const struct fsink *f, int expect_resume
 			FZ_CHECK(r.next_seq == rsess_last_seq(s) + 1);
 			FZ_CHECK(r.next_seq == pr->last_ack + 1 || st == RS_FAILED);
 			FZ_CHECK(r.state_offset == f->state_hwm || !f->accepted);
+			pr->qret_off = 0;       /* the return path again from 0 */
 		} else {
 			FZ_CHECK(!pr->ended);
 			FZ_CHECK(!expect_resumed || resumed);
@@ -355,6 +613,8 @@ drain(struct rsess *s, struct peer *pr, const struct fsink *f, int expect_resume
 			FZ_CHECK(msg_welcome_decode(payload, h.len, &w, &e) == 0);
 			/* Only what this version knows (and the harness offers). */
 			FZ_CHECK(w.max_frame == pr->max_frame && (w.caps & ~FERRY_CAPS_KNOWN) == 0);
+			FZ_CHECK((w.caps & ~pr->caps_offered) == 0);
+			pr->caps = w.caps;
 			fz_random(sid, sizeof(sid));
 			FZ_CHECK(memcmp(sid, w.session_id, 16) == 0);
 			FZ_CHECK(memcmp(sid, rsess_session_id(s), 16) == 0);
@@ -362,6 +622,7 @@ drain(struct rsess *s, struct peer *pr, const struct fsink *f, int expect_resume
 		}
 		case FT_ACCEPT:
 			FZ_CHECK(pr->welcomed && !pr->answered && f->accepted);
+			FZ_CHECK(!f->qsession || (pr->caps & FERRY_CAP_QEMU));
 			pr->answered = 1;
 			break;
 		case FT_REFUSE:
@@ -403,6 +664,9 @@ drain(struct rsess *s, struct peer *pr, const struct fsink *f, int expect_resume
 			free(c);
 			break;
 		}
+		case FT_QRETURN:
+			check_qreturn(s, pr, f, payload, h.len);
+			break;
 		case FT_PONG:
 		case FT_RESUMED:
 			break;
@@ -414,6 +678,9 @@ drain(struct rsess *s, struct peer *pr, const struct fsink *f, int expect_resume
 		p = rsess_output(s, &len);
 	}
 	FZ_CHECK(!expect_resumed || resumed);
+	/* Nothing of the return path is held back. */
+	if (rsess_state(s) == RS_RECEIVING)
+		FZ_CHECK(pr->qret_off == pr->qr_given);
 }
 
 /* After a feed: the session and sink agree about how things stand. */
@@ -431,6 +698,11 @@ check_state(struct rsess *s, const struct fsink *f)
 		FZ_CHECK(rsess_error(s)->code < 0);
 	FZ_CHECK((rsess_manifest(s) != NULL) == (f->accepted != 0));
 	FZ_CHECK(rsess_last_seq(s) <= rsess_stats(s)->frames);
+	/* An error from the sink ends the session. */
+	FZ_CHECK(!f->op_failed || st == RS_FAILED);
+	FZ_CHECK((rsess_is_qemu(s) != 0) == (f->qsession != 0));
+	if (f->qsession && st != RS_FAILED)
+		FZ_CHECK(rsess_stats(s)->logical_bytes == f->qlen && !f->pend);
 }
 
 static void
@@ -450,6 +722,65 @@ resume_now(struct rsess *s, struct peer *pr, const struct fsink *f)
 		FZ_CHECK(len == 0);
 	}
 	FZ_CHECK(rsess_state(s) == st);
+}
+
+/* rsess_qreturn outside a RECEIVING QEMU session: refused, nothing
+ * changes, nothing is queued, no sink op runs. */
+static void
+qreturn_refused(struct rsess *s, const struct fsink *f)
+{
+	static const uint8_t b[3] = { 1, 2, 3 };
+	enum rsess_state st = rsess_state(s);
+	unsigned ops = f->ops;
+	struct ferr e = { 0 };
+	size_t len;
+
+	FZ_CHECK(rsess_qreturn(s, b, sizeof(b), &e) == FERR_PROTO_STATE && e.code == FERR_PROTO_STATE);
+	(void)rsess_output(s, &len);
+	FZ_CHECK(len == 0 && rsess_state(s) == st && f->ops == ops);
+}
+
+/* Return-path bytes from the destination QEMU, after a feed that left the
+ * session RECEIVING (mode from the fail_at byte).  Returns 0, or the
+ * error that ended the session (past FERRY_QRETURN_MAX). */
+static int
+qreturn_now(struct rsess *s, struct peer *pr, struct fsink *f, unsigned mode, unsigned k)
+{
+	struct ferr e = { 0 };
+	unsigned abort_calls = f->abort_calls;
+	size_t i, n;
+	uint8_t *buf;
+	int rc, over;
+
+	if (!rsess_is_qemu(s)) {
+		qreturn_refused(s, f);
+		return 0;
+	}
+	if (mode == 1 || (mode == 3 && k > 0))
+		n = 1 + (pr->qr_salt + 7u * k) % 16;
+	else if (mode == 2)     /* 0 now and then (nothing to send), once some were */
+		n = (pr->qr_salt * 31u + 977u * k) % 4097 + (pr->qr_given == 0);
+	else    /* around the limit: at most FERRY_QRETURN_MAX + 31 bytes */
+		n = FERRY_QRETURN_MAX - 32 + pr->qr_salt % 64;
+	over = pr->qr_given + n > FERRY_QRETURN_MAX;
+	buf = malloc(n ? n : 1);
+	FZ_CHECK(buf != NULL);
+	/* Bytes past the limit are refused unread: not worth filling. */
+	for (i = 0; i < n && !over; i++)
+		buf[i] = qr_byte(pr->qr_given + i, pr->qr_salt);
+	rc = rsess_qreturn(s, buf, n, &e);
+	free(buf);
+	if (over) {
+		/* Section 4.18: too much fails the session. */
+		FZ_CHECK(rc == FERR_PROTO_LENGTH && e.code == rc);
+		FZ_CHECK(rsess_state(s) == RS_FAILED && f->abort_calls == abort_calls + 1);
+	} else {
+		FZ_CHECK(rc == 0 && rsess_state(s) == RS_RECEIVING && f->abort_calls == abort_calls);
+		pr->qr_given += n;
+	}
+	drain(s, pr, f, 0);
+	check_state(s, f);
+	return rc;
 }
 
 static uint32_t
@@ -473,6 +804,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t flags, chunking;
 	uint32_t prng;
 	int feeds = 0, rc = 0, detached = 0;
+	unsigned qr_mode = 0, qr_calls = 0;
 
 	if (size < 4)
 		return 0;
@@ -487,15 +819,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.commit_fails = (flags >> 4) & 1;
 	f.fail_at = data[1];
 	f.domain_fails = (flags >> 6) & 1;
+	f.qemu_ops = (flags >> 7) & 1;
+	if (f.qemu_ops) {
+		f.fail_at = data[1] & 0x3f;
+		qr_mode = data[1] >> 6;
+	}
 	memset(&pr, 0, sizeof(pr));
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.max_frame = (flags & 8) ? FERRY_MAX_FRAME_LIMIT : FERRY_MAX_FRAME_DEFAULT;
 	cfg.random = fz_random;
-	cfg.caps = FERRY_CAP_DOMAIN;
+	cfg.caps = FERRY_CAP_DOMAIN | (f.qemu_ops ? FERRY_CAP_QEMU : 0);
 	pr.max_frame = cfg.max_frame;
-	s = rsess_new(&cfg, &fsink_ops, &f);
+	pr.caps_offered = cfg.caps;
+	pr.qr_salt = data[3];
+	s = rsess_new(&cfg, f.qemu_ops ? &fsink_qemu_ops : &fsink_ops, &f);
 	FZ_CHECK(s != NULL);
+	f.sess = s;
 	FZ_CHECK(rsess_state(s) == RS_WAIT_HELLO);
+	if (qr_mode != 0)
+		qreturn_refused(s, &f);
 
 	while (avail < slen) {
 		size_t step, used = (size_t)-1, n;
@@ -519,8 +861,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc != 0) {
 			FZ_CHECK(rc < 0 && e.code == rc);
 			FZ_CHECK(rsess_state(s) == RS_FAILED || rsess_state(s) == RS_COMMITTED);
+			/* A sink's error is the one the session ends with. */
+			FZ_CHECK(!f.op_failed || rc == f.fail_code);
 			break;
 		}
+		FZ_CHECK(!f.op_failed);
+		if (qr_mode != 0 && rsess_state(s) == RS_RECEIVING &&
+		    (rc = qreturn_now(s, &pr, &f, qr_mode, qr_calls++)) != 0)
+			break;
 		if ((flags & 2) && !detached && rsess_state(s) == RS_RECEIVING) {
 			/* The connection breaks and the sender comes back. */
 			detached = 1;
@@ -563,6 +911,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FZ_CHECK(rsess_state(s) == (st == RS_COMMITTED ? RS_COMMITTED : RS_FAILED));
 		check_state(s, &f);
 	}
+	if (qr_mode != 0 && (rsess_state(s) != RS_RECEIVING || !rsess_is_qemu(s)))
+		qreturn_refused(s, &f);
 	check_state(s, &f);
 	rsess_free(s);
 	FZ_CHECK(f.abort_calls == (f.accepted && !f.committed ? 1u : 0u));

@@ -32,12 +32,17 @@ VERSION = 1
 MAX_FRAME_DEFAULT = 1024 * 1024 + 4096
 MAX_FRAME_LIMIT = 16 * 1024 * 1024
 (HELLO, WELCOME, MANIFEST, ACCEPT, REFUSE, PAGES, ACK, STATE, COMMIT,
- COMMITTED, ERROR, RESUME, RESUMED, PING, PONG, DOMAIN, CHECKS) = range(1, 18)
-CAP_DOMAIN = 1
+ COMMITTED, ERROR, RESUME, RESUMED, PING, PONG, DOMAIN, CHECKS, QSTREAM,
+ QRETURN) = range(1, 20)
+CAP_DOMAIN, CAP_QEMU = 1, 2
 DOMAIN_CHECK_ONLY = 1
 CS_PASS, CS_FAIL, CS_WAIVED = 1, 2, 3
 ZERO, REF, LZ4, RAW = 1, 2, 3, 4
-MEMORY, DISK = 1, 2
+MEMORY, DISK, QEMU = 1, 2, 3
+# Sections 4.17, 4.18: QSTREAM items and page records
+QI_OPAQUE, QI_BLOCKS, QI_PAGE = 1, 2, 3
+QREC_DATA, QREC_CONT = 1, 2
+QPAGE = 4096
 RSM_RECEIVING, RSM_COMMITTED, RSM_FAILED = 1, 2, 3
 PROOF_PREFIX = b"ferry resume v1"
 
@@ -237,6 +242,45 @@ def resumed_payload(status, next_seq, state_off):
     return struct.pack(">IQQ", status, next_seq, state_off)
 
 
+def q_opaque(data):
+    return struct.pack(">BI", QI_OPAQUE, len(data)) + data
+
+
+def q_blocks(blocks):
+    """blocks: (id bytes, length in bytes)."""
+    return struct.pack(">BH", QI_BLOCKS, len(blocks)) + b"".join(
+        struct.pack(">B", len(i)) + i + struct.pack(">Q", n) for i, n in blocks)
+
+
+def q_page(rec, block, offset, kind, payload=b"", src=(0, 0), hsh=bytes(16)):
+    """A PAGE item: ZERO nothing; REF src (block, offset) and hash; LZ4 the
+    block; RAW the 4096 bytes."""
+    b = struct.pack(">BBHQB", QI_PAGE, rec, block, offset, kind)
+    if kind == REF:
+        b += struct.pack(">HQ", *src) + hsh
+    elif kind == LZ4:
+        b += struct.pack(">I", len(payload)) + payload
+    elif kind == RAW:
+        b += payload
+    return b
+
+
+def qstream_payload(seq, stream_off, items):
+    return struct.pack(">QQI", seq, stream_off, len(items)) + b"".join(items)
+
+
+def qstream(seq, stream_off, items):
+    return frame(QSTREAM, qstream_payload(seq, stream_off, items))
+
+
+def qreturn_payload(off, data):
+    return struct.pack(">Q", off) + data
+
+
+def qreturn(off, data):
+    return frame(QRETURN, qreturn_payload(off, data))
+
+
 # ---- content ----------------------------------------------------------------
 
 
@@ -395,6 +439,12 @@ def seeds_frame():
                                    b"d\x00\x1b" * i, b"why \xc3\xa9 " * (i * 4))
                                   for i in range(16)]),
     }
+    out["qstream"] = qstream(1, 0, QSTREAM_FIRST)
+    out["qstream-pages"] = qstream(2, 4096, [q_opaque(b"\x02\x00\x00\x00\x01"),
+                                             q_blocks([(b"pc.ram", 8 * QPAGE)]),
+                                             q_page(QREC_DATA | QREC_CONT, 0, QPAGE, REF,
+                                                    src=(0, 0), hsh=bytes(range(16)))])
+    out["qreturn"] = qreturn(0, b"\x00\x01\x00\x04\x00\x00\x00\x00")
     out["stream-s2r"] = full_session()
     out["stream-r2s"] = (welcome(sid) + seqmsg(ACCEPT, 1) + seqmsg(ACK, 1) + seqmsg(ACK, 2)
                          + seqmsg(PONG, 5) + seqmsg(COMMITTED, 2))
@@ -402,6 +452,43 @@ def seeds_frame():
     out["stream-r2s-checks"] = (welcome(sid) + checks(CHECK_ROWS[:1]) + seqmsg(ACCEPT, 1)
                                 + seqmsg(ACK, 1) + seqmsg(COMMITTED, 1))
     return out
+
+
+# The start of a QEMU stream (proto/QEMU.md 2): file header and the
+# configuration as opaque bytes, the ram block list, then one page record of
+# each kind.
+QSTREAM_FIRST = [
+    q_opaque(b"QEVM\x00\x00\x00\x03\x07\x00\x00\x00\x0apc-q35-7.2"),
+    q_blocks([(b"pc.ram", 16 * QPAGE), (b"vga.vram", 4 * QPAGE), (b"/rom@etc/acpi/tables", QPAGE)]),
+    q_page(QREC_DATA, 0, 0, RAW, noise(QPAGE, 7)),
+    q_page(QREC_DATA | QREC_CONT, 0, QPAGE, LZ4, lz4_block(text_page(QPAGE, 4))),
+    q_page(0, 1, 3 * QPAGE, ZERO),
+    q_page(QREC_DATA | QREC_CONT, 1, 0, ZERO),
+    q_page(QREC_DATA, 2, 0, REF, src=(0, 0), hsh=bytes(range(16, 32))),
+]
+
+
+def seeds_qframe():
+    """fuzz_qframe: u8 sel (bit 0: a stream of frames, else one payload;
+    bit 1: the session starts with a 3-block table), then the bytes."""
+    tab_pages = [q_page(QREC_DATA, 0, 15 * QPAGE, RAW, noise(QPAGE, 9)),
+                 q_page(QREC_CONT, 1, 0, ZERO),
+                 q_page(QREC_DATA, 2, 0, LZ4, lz4_block(bytes(QPAGE))),
+                 q_page(QREC_DATA | QREC_CONT, 2, 0, REF, src=(1, 3 * QPAGE), hsh=bytes(16))]
+    return {
+        "payload-first": b"\x00" + qstream_payload(1, 0, QSTREAM_FIRST),
+        "payload-opaque": b"\x00" + qstream_payload(7, 1 << 40, [q_opaque(b"\x00"),
+                                                                 q_opaque(text_page(300, 1))]),
+        "payload-table": b"\x02" + qstream_payload(3, 123456, tab_pages),
+        "payload-qreturn": b"\x00" + qreturn_payload(8, b"\x00\x01\x00\x04\x00\x00\x00\x00"),
+        "frames-session": b"\x01" + (
+            qstream(1, 0, QSTREAM_FIRST[:2]) + qreturn(0, b"\x00\x03\x00\x04\x00\x00\x00\x01")
+            + qstream(2, 0, QSTREAM_FIRST[2:]) + seqmsg(PING, 1)
+            + qstream(3, 0, [q_page(QREC_DATA, 0, 2 * QPAGE, REF, src=(0, 0), hsh=bytes(16)),
+                             q_opaque(b"\x00")])
+            + qreturn(8, b"\x00\x01\x00\x04\x00\x00\x00\x00")),
+        "frames-table": b"\x03" + qstream(1, 0, tab_pages) + qstream(2, 0, [q_opaque(b"\x7e\x00\x00\x00\x02")]),
+    }
 
 
 def seeds_pages():
@@ -449,6 +536,7 @@ def seeds_manifest():
         "odd-unit": manifest_payload([(3, DISK, 3000, 10000, b"odd"),
                                       (4, DISK, 1, 100, b"tiny", 2049, 77)]),
         "max-size": manifest_payload([(5, DISK, 1 << 22, 1 << 46, b"huge")]),
+        "qemu": manifest_payload([(1, QEMU, QPAGE, 4 << 30, b"web1")]),
     }
 
 
@@ -497,6 +585,162 @@ def seeds_resume():
         "long-key": s(resume_payload(sid, proof), resumed_payload(RSM_RECEIVING, 1, 256 << 20),
                       key + bind + bytes(100)),
         "short": s(b"", b"", b""),
+    }
+
+
+class QSession:
+    """A QEMU stream session (sections 4.17, 4.18): HELLO with CAP_QEMU, a
+    MANIFEST of one DK_QEMU device, QSTREAM frames; tracks the stream the
+    receiver rebuilds (for COMMIT's digest) and its RAM mirror (for REF
+    hashes)."""
+
+    def __init__(self, seed, ram=1 << 30, name=b"web1", caps=CAP_QEMU):
+        self.seed = seed
+        self.blocks = []          # (id, len)
+        self.mirror = {}          # (block, offset) -> the page last rebuilt from a DATA record
+        self.stream = bytearray()
+        self.seq = 0
+        self.out = hello(seed, caps=caps) + manifest([(1, QEMU, QPAGE, ram, name)])
+
+    def opaque(self, data):
+        self.stream += data
+        return q_opaque(data)
+
+    def table(self, blocks):
+        self.blocks = blocks
+        return q_blocks(blocks)
+
+    def page(self, rec, block, offset, kind, data=None, src=(0, 0), hsh=None):
+        """data: the page's 4096 bytes (ZERO: zeros; REF: the source's)."""
+        if kind == REF:
+            data = self.mirror.get(src, bytes(QPAGE))
+            item = q_page(rec, block, offset, REF, src=src,
+                          hsh=xxh128(self.seed, data) if hsh is None else hsh)
+        elif kind == ZERO:
+            data = bytes(QPAGE)
+            item = q_page(rec, block, offset, ZERO)
+        elif kind == LZ4:
+            item = q_page(rec, block, offset, LZ4, lz4_block(data))
+        else:
+            item = q_page(rec, block, offset, RAW, data)
+        bid = self.blocks[block][0]
+        hdr = offset | (0x08 if rec & QREC_DATA else 0x02) | (0x20 if rec & QREC_CONT else 0)
+        self.stream += struct.pack(">Q", hdr)
+        if not rec & QREC_CONT:
+            self.stream += struct.pack(">B", len(bid)) + bid
+        if rec & QREC_DATA:
+            self.stream += data
+            self.mirror[(block, offset)] = bytes(data)
+        else:
+            self.stream += b"\x00"
+        return item
+
+    def frame(self, items, stream_off=None):
+        """items: built with opaque/table/page before this call, so
+        stream_off is where the stream stood before them."""
+        self.seq += 1
+        self.out += qstream(self.seq, self._off if stream_off is None else stream_off, items)
+        self._off = len(self.stream)
+        return self.out
+
+    def mark(self):
+        self._off = len(self.stream)
+
+    def commit(self, digest=None):
+        dg = xxh128(self.seed, bytes(self.stream)) if digest is None else digest
+        self.out += commit(self.seq, [(1, dg)])
+        return self.out
+
+
+QSEED = 0x0E5EED0F0DDBA11
+
+
+def qemu_session(commit_it=True):
+    """A QEMU stream in two QSTREAM frames: the file header and config as
+    opaque bytes, the block list, a page of each kind and record shape
+    (RAW with id, LZ4 with CONTINUE, a zero record, a data record sent as
+    ZERO, a REF to an earlier page in the same frame and one to a page of
+    the first frame), then the end of the stream; COMMIT with its digest."""
+    q = QSession(QSEED)
+    q.mark()
+    f1 = [q.opaque(b"QEVM\x00\x00\x00\x03\x07\x00\x00\x00\x0apc-q35-7.2"),
+          q.table([(b"pc.ram", 16 * QPAGE), (b"vga.vram", 4 * QPAGE), (b"/rom@etc/acpi/tables", QPAGE)]),
+          q.opaque(b"\x02\x00\x00\x00\x01\x00\x00\x00\x03ram\x00\x00\x00\x04\x00\x00\x00\x00\x00\x15\x00\x04"),
+          q.page(QREC_DATA, 0, 0, RAW, noise(QPAGE, 7)),
+          q.page(QREC_DATA | QREC_CONT, 0, QPAGE, LZ4, text_page(QPAGE, 4)),
+          q.page(0, 1, 3 * QPAGE, ZERO),
+          q.page(QREC_DATA | QREC_CONT, 1, 0, ZERO),
+          q.page(QREC_DATA, 2, 0, REF, src=(0, 0)),
+          q.opaque(b"\x00\x00\x00\x00\x00\x00\x00\x10")]
+    q.frame(f1)
+    q.out += seqmsg(PING, 0x51)
+    f2 = [q.opaque(b"\x03\x00\x00\x00\x01"),
+          q.page(QREC_DATA, 0, 2 * QPAGE, REF, src=(0, QPAGE)),
+          q.page(QREC_DATA | QREC_CONT, 0, 5 * QPAGE, LZ4, text_page(QPAGE, 11)),
+          q.page(QREC_DATA | QREC_CONT, 0, 6 * QPAGE, REF, src=(2, 0)),
+          q.page(QREC_DATA, 1, QPAGE, REF, src=(1, 0)),
+          q.opaque(b"\x00\x00\x00\x00\x00\x00\x00\x10\x04\x00\x00\x00\x01\x1f")]
+    q.frame(f2)
+    if commit_it:
+        q.commit()
+    return q
+
+
+def seeds_rsess_qemu(hdr):
+    """fuzz_rsess in QEMU mode (flag 0x80; fail_at bits 6-7: the return
+    path)."""
+    full = qemu_session().out
+    unfinished = qemu_session(False)
+    # The same first frame again: a harmless duplicate.
+    dup = qemu_session(False)
+    first = dup.out[len(hello(QSEED, caps=CAP_QEMU)) + len(manifest([(1, QEMU, QPAGE, 1 << 30, b"web1")])):]
+    dup.out += first[:8 + struct.unpack(">I", first[4:8])[0]]
+    dup = dup.commit()
+    # Refused by the session: a REF whose hash is not the page's, a
+    # stream_off with a gap, a wrong digest, a second block list.
+    bad_ref = qemu_session(False)
+    bad_ref.mark()
+    bad_ref.frame([bad_ref.page(QREC_DATA, 0, 7 * QPAGE, REF, src=(0, 0), hsh=bytes(16))])
+    gap = qemu_session(False)
+    gap.mark()
+    gap.frame([gap.opaque(b"\x00")], stream_off=len(gap.stream) + 1)
+    bad_digest = qemu_session(False).commit(bytes(range(16)))
+    twice = qemu_session(False)
+    twice.mark()
+    twice.frame([twice.table([(b"pc.ram", QPAGE)])])
+    # Blocks the sink cannot mirror (2 MiB > its 1 MiB): qemu_blocks fails.
+    big = QSession(QSEED)
+    big.mark()
+    big.frame([big.opaque(b"QEVM\x00\x00\x00\x03"), big.table([(b"pc.ram", 2 << 20)]),
+               big.page(QREC_DATA, 0, 0, ZERO)])
+    # A QEMU device without the capability in HELLO.
+    nocap = QSession(QSEED, caps=0)
+    return {
+        "qemu-full": hdr(0x80) + full,
+        "qemu-chunks": hdr(0x80, 0, 7, 9) + full,
+        "qemu-bytewise": hdr(0x80, 0, 16, 10) + full,
+        "qemu-reconnect-qreturn": hdr(0x80 | 2, 0x40, 6, 11) + full,
+        "qemu-qreturn-4k-resume-end": hdr(0x80 | 1, 0x80, 9, 12) + unfinished.out,
+        "qemu-qreturn-overflow": hdr(0x80, 0xc0, 4, 13) + full,
+        # The return path at exactly FERRY_QRETURN_MAX (sent again after
+        # the resume), and one byte over it.
+        "qemu-qreturn-at-limit": hdr(0x80 | 1, 0xc0, 0, 32) + unfinished.out,
+        "qemu-qreturn-over-limit": hdr(0x80, 0xc0, 0, 33) + unfinished.out,
+        "qemu-commit-fails": hdr(0x80 | 16) + full,
+        "qemu-refused": hdr(0x80 | 32) + full,
+        "qemu-mirror-write-fails": hdr(0x80, 4) + full,
+        "qemu-blocks-fail": hdr(0x80, 2) + full,
+        "qemu-abort": hdr(0x80 | 4 | 1, 0x40, 10, 14) + unfinished.out,
+        "qemu-dup-qstream": hdr(0x80, 0, 8, 15) + dup,
+        "qemu-ref-hash": hdr(0x80) + bad_ref.out,
+        "qemu-stream-gap": hdr(0x80) + gap.out,
+        "qemu-bad-digest": hdr(0x80) + bad_digest,
+        "qemu-blocks-twice": hdr(0x80) + twice.out,
+        "qemu-blocks-too-big": hdr(0x80) + big.out,
+        "qemu-without-cap": hdr(0x80) + nocap.out,
+        "qemu-sink-without-qemu": hdr(0, 0x40) + full,
+        "qemu-image-session": hdr(0x80 | 2, 0x40, 7, 16) + full_session(),
+        "qemu-pages-in-qemu-session": hdr(0x80) + unfinished.out + pages(3, 1, 1, [entry(0, ZERO)]),
     }
 
 
@@ -567,6 +811,7 @@ def seeds_rsess():
         + domain(b"<domain/>", flags=1) + full[len(hello(SEED)):],
         "domain-twice": hdr() + hello(SEED, caps=CAP_DOMAIN) + domain(b"<a/>") + domain(b"<a/>"),
         "domain-without-cap": hdr() + hello(SEED) + domain(b"<a/>"),
+        **seeds_rsess_qemu(hdr),
     }
 
 
@@ -621,6 +866,7 @@ CORPORA = {
     "fuzz_resume": seeds_resume,
     "fuzz_rsess": seeds_rsess,
     "fuzz_domxml": seeds_domxml,
+    "fuzz_qframe": seeds_qframe,
 }
 
 

@@ -484,6 +484,8 @@ rsess_qreturn(struct rsess *s, const uint8_t *p, size_t n, struct ferr *e)
 
 	if (s->q == NULL || s->state != RS_RECEIVING)
 		return ferr_set(e, FERR_PROTO_STATE, "QEMU return path outside a receiving QEMU session");
+	if (n == 0)
+		return 0;
 	if (n > FERRY_QRETURN_MAX - s->ret.len) {
 		ferr_set(e, FERR_PROTO_LENGTH, "QEMU return path: more than %u bytes", FERRY_QRETURN_MAX);
 		return fail_with(s, e);
