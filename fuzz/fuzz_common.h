@@ -8,7 +8,7 @@
  *   catches a read one byte past what a function was given.
  * - fz_check_payload: decode one frame payload with the decoder of its
  *   type (src/common/msg.c, msg_domain.c for DOMAIN and CHECKS,
- *   msg_qemu.c for QSTREAM and QRETURN) and,
+ *   msg_qemu.c for QSTREAM and QRETURN, msg.c for HAVE) and,
  *   when it decodes, check that encoding the result gives the same bytes
  *   back (the wire format has one encoding per value; ERROR, REFUSE and
  *   CHECKS text with control bytes: same length, stable after one pass).
@@ -335,6 +335,32 @@ fz_check_qreturn(const uint8_t *p, size_t n, struct ferr *e)
 	return 0;
 }
 
+/* HAVE (4.19): decode, check, encode again to the same frame. */
+static inline int
+fz_check_have(const uint8_t *p, size_t n, struct ferr *e)
+{
+	struct msg_have m;
+	struct fz_out o;
+	struct wr w;
+	int rc;
+
+	if ((rc = msg_have_decode(p, n, &m, e)) != 0) {
+		FZ_CHECK(rc < 0 && rc != FERR_NEED_MORE);
+		return rc;
+	}
+	FZ_CHECK(m.device != 0 && m.count >= 1 && m.count <= UINT32_MAX - m.first);
+	FZ_CHECK(n == FERRY_HAVE_HDR_LEN + (size_t)m.count * FERRY_HASH_LEN);
+	FZ_CHECK(m.hashes == p + FERRY_HAVE_HDR_LEN);
+	(void)fz_touch(m.hashes, (size_t)m.count * FERRY_HASH_LEN);
+	fz_out_init(&o, FERRY_FRAME_HDR_LEN + n + 64);
+	wr_init(&w, o.p, o.cap);
+	FZ_CHECK(msg_have_encode(&w, &m) == 0);
+	o.len = w.off;
+	fz_same_frame(&o, FT_HAVE, p, n);
+	free(o.p);
+	return 0;
+}
+
 /* DOMAIN and CHECKS strings as their decoder must leave them (written
  * again here from PROTOCOL.md 4.15/4.16, not with the decoder's tables):
  * NUL-terminated, within [min, max] bytes, every byte in the field's set. */
@@ -611,6 +637,9 @@ fz_check_payload(uint8_t type, const uint8_t *p, size_t n, struct ferr *e)
 	}
 	case FT_QRETURN:
 		rc = fz_check_qreturn(p, n, e);
+		break;
+	case FT_HAVE:
+		rc = fz_check_have(p, n, e);
 		break;
 	default:
 		FZ_CHECK(!"frame_decode_hdr accepted an unknown type");

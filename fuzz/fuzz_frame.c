@@ -1,16 +1,15 @@
 /* Fuzz target: the frame header codec (frame_decode_hdr) and, for each
  * header it accepts, the payload decoder of that type (src/common/msg.c,
- * src/common/msg_domain.c).
+ * src/common/msg_domain.c, src/common/msg_qemu.c).
  *
  * Input: a stream of frames, as on the wire in either direction.  Each
  * header is decoded as arriving at the receiver, at the sender, and with
  * both directions allowed, under three payload maxima; the answers must
  * agree with the frame table.  A whole payload is then decoded by its
- * type's decoder (every type 1..19: src/common/msg.c, DOMAIN and CHECKS in
- * src/common/msg_domain.c, QSTREAM and QRETURN in src/common/msg_qemu.c,
- * each QSTREAM without a block table) and, if it decodes, re-encoded and
- * compared
- * (fz_check_payload).  Stops at the
+ * type's decoder (every type 1..20: src/common/msg.c, HAVE included,
+ * DOMAIN and CHECKS in src/common/msg_domain.c, QSTREAM and QRETURN in
+ * src/common/msg_qemu.c, each QSTREAM without a block table) and, if it
+ * decodes, re-encoded and compared (fz_check_payload).  Stops at the
  * first header error or incomplete frame, after 64 frames at most. */
 #include "fuzz_common.h"
 

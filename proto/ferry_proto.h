@@ -34,7 +34,8 @@ enum ferry_frame_type {
 	FT_CHECKS = 17,    /* R->S: the receiver's pre-flight check rows (CAP_DOMAIN) */
 	FT_QSTREAM = 18,   /* S->R: a piece of a QEMU migration stream (CAP_QEMU) */
 	FT_QRETURN = 19,   /* R->S: bytes of QEMU's return path (CAP_QEMU) */
-	FT_COUNT = 20
+	FT_HAVE = 20,      /* R->S: hashes of units the receiver already holds (CAP_REUSE) */
+	FT_COUNT = 21
 };
 
 /* Section 4.12: resume */
@@ -54,7 +55,8 @@ enum ferry_resume_status {
 /* Section 4.1: capabilities (bit flags) */
 #define FERRY_CAP_DOMAIN       1u    /* DOMAIN and CHECKS frames (section 4.15) */
 #define FERRY_CAP_QEMU         2u    /* a QEMU stream: QSTREAM and QRETURN (section 4.17) */
-#define FERRY_CAPS_KNOWN       3u
+#define FERRY_CAP_REUSE        4u    /* HAVE: the receiver starts from existing files (section 4.19) */
+#define FERRY_CAPS_KNOWN       7u
 
 /* Section 4.3: manifest limits */
 #define FERRY_MAX_DEVICES      64u
@@ -101,6 +103,9 @@ enum ferry_page_kind {
 };
 
 #define FERRY_PAGE_ENTRY_MIN   5u    /* index + kind */
+
+/* Section 4.19: HAVE (CAP_REUSE) */
+#define FERRY_HAVE_HDR_LEN     12u   /* u32 device, u32 first, u32 count; then count hashes */
 
 /* Section 4.x: text fields in REFUSE and ERROR */
 #define FERRY_TEXT_MAX         1024u

@@ -9,7 +9,9 @@
 #      `ferry-recv ctl ... abort` (ERROR from the receiver, PING/PONG),
 #   4. a libvirt domain checked only (ferry-send --domain --check-only with
 #      libvirt's test driver, tests/data/libvirt): DOMAIN, CHECKS with a
-#      failed row, REFUSE.
+#      failed row, REFUSE,
+#   5. the images of session 1 sent again to the receiver (--reuse), which
+#      already holds them: HAVE frames before ACCEPT, no PAGES.
 # tshark then decodes the capture with the key log and the dissector; the
 # frames, their order and their field values are checked against what the
 # daemons reported and against the constants of proto/ferry_proto.h and
@@ -49,7 +51,7 @@ sed "s|@DIR@|$T|g" "$REPO/tests/data/libvirt/src-node.xml" >"$T/src-node.xml"
 for v in vda vdb; do head -c 64K /dev/urandom >"$T/src/vcpus-$v.img"; done
 
 SSLKEYLOGFILE=$KEYS t_start_recv recv "$T/dst" --keepalive 200ms --keepalive-timeout 3s \
-	--ctl "$T/recv.ctl" --libvirt-uri "test://$REPO/tests/data/libvirt/dst-node.xml" \
+	--reuse --ctl "$T/recv.ctl" --libvirt-uri "test://$REPO/tests/data/libvirt/dst-node.xml" \
 	|| { not_ok "ferry-recv started"; t_done; }
 PORT=$RECV_PORT
 
@@ -128,6 +130,12 @@ check "session 4: check-only domain refused by the destination's checks (exit $r
 	[ "$rc" -eq 3 ]
 [ "$rc" -eq 3 ] || diag <"$T/domain.log"
 
+# 5. a return trip: the destination holds session 1's images already
+send again --mem "$T/src/mem.img" --disk "$T/src/disk.img"
+rc=$?
+check "session 5: the same images again, onto the receiver's copies (exit $rc)" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || diag <"$T/again.log"
+
 # Let the receiver answer the last close_notify, then stop the capture.
 sleep 0.5
 kill -INT "$DUMPCAP" 2>/dev/null
@@ -175,14 +183,14 @@ check "ferry frames are shown ($n packets)" [ "$n" -gt 0 ]
 
 # stream_types N: the frame type names of TCP stream N, in capture order
 names=(x HELLO WELCOME MANIFEST ACCEPT REFUSE PAGES ACK STATE COMMIT COMMITTED ERROR RESUME RESUMED PING PONG
-	DOMAIN CHECKS QSTREAM QRETURN)
+	DOMAIN CHECKS QSTREAM QRETURN HAVE)
 stream_types() {
 	awk -F'\t' -v s="$1" '$1 == s { print $3 }' "$T/types.tsv" | tr ',' '\n' |
 		while read -r t; do echo "${names[$t]:-?$t}"; done | tr '\n' ' '
 }
 streams=$(cut -f1 "$T/types.tsv" | sort -un | tr '\n' ' ')
-check "four TCP connections carry ferry ($streams)" [ "$(echo "$streams" | wc -w)" -eq 4 ]
-read -r S1 S2 S3 S4 <<<"$streams"
+check "five TCP connections carry ferry ($streams)" [ "$(echo "$streams" | wc -w)" -eq 5 ]
+read -r S1 S2 S3 S4 S5 <<<"$streams"
 
 t1=$(stream_types "$S1")
 # ACKs, PINGs and PONGs may come in between; the rest is in protocol order.
@@ -209,7 +217,10 @@ t4=$(stream_types "$S4")
 check "session 4: HELLO WELCOME DOMAIN MANIFEST CHECKS REFUSE ($t4)" \
 	[ "$t4" = "HELLO WELCOME DOMAIN MANIFEST CHECKS REFUSE " ]
 caps=$(field "tcp.stream == $S4 && (ferry.type == 1 || ferry.type == 2)" ferry.caps | tr '\n' ' ')
-check "session 4: HELLO and WELCOME carry CAP_DOMAIN ($caps)" [ "$caps" = "0x00000001 0x00000001 " ]
+# ferry-send offers CAP_REUSE (4) with images, and this ferry-recv (--reuse)
+# grants it: DOMAIN | REUSE both ways.
+check "session 4: HELLO and WELCOME carry CAP_DOMAIN and CAP_REUSE ($caps)" \
+	[ "$caps" = "0x00000005 0x00000005 " ]
 dom=$(field "tcp.stream == $S4 && ferry.type == 16" ferry.domain.check_only ferry.domain.arch \
 	ferry.domain.nwaive ferry.domain.xml_len)
 check "DOMAIN: check_only set, arch, no waiver, an XML length ($dom)" \
@@ -337,6 +348,20 @@ ok_rf=0
 check "REFUSE code $(echo "$rf" | cut -f1) = FERR_REFUSE_SIZE ($rc_size), device 1, text names sized.img" \
 	[ $ok_rf -eq 1 ]
 [ $ok_rf -eq 1 ] || echo "$rf" | diag
+t5=$(stream_types "$S5")
+core5=$(echo "$t5" | tr ' ' '\n' | grep -vE '^(ACK|PING|PONG)?$' | uniq | tr '\n' ' ')
+check "session 5: HELLO WELCOME MANIFEST HAVE... ACCEPT COMMIT COMMITTED ($core5)" \
+	[ "$core5" = "HELLO WELCOME MANIFEST HAVE ACCEPT COMMIT COMMITTED " ]
+# one "device first count;" per HAVE frame (a packet may hold several)
+hv=$(field "tcp.stream == $S5 && ferry.type == 20" ferry.have.device ferry.have.first ferry.have.count |
+	awk -F'\t' '{ n = split($1, d, ","); split($2, f, ","); split($3, c, ",");
+		for (i = 1; i <= n; i++) printf "%s %s %s;", d[i], f[i], c[i] }')
+check "session 5: HAVE covers the 64 pages of device 1 and the 16 blocks of device 2 ($hv)" \
+	[ "$hv" = "1 0 64;2 0 16;" ]
+nh=$(field "tcp.stream == $S5 && ferry.type == 20" ferry.have.hash | tr ',' '\n' | grep -c .)
+check "session 5: one ferry.have.hash per unit ($nh)" [ "$nh" -eq 80 ]
+hdir=$(per_frame "$S5" ferry.direction | awk -F'\t' '$1 == 20 { print $2 }' | sort -u)
+check "session 5: HAVE goes receiver->sender ($hdir)" [ "$hdir" = "receiver->sender" ]
 ts -Y "tcp.stream == $S2 && ferry.type == 5" -O ferry >"$T/refuse.txt"
 check "REFUSE code shown by name (Refusal code: REFUSE_SIZE ($rc_size))" \
 	grep -q "Refusal code: REFUSE_SIZE ($rc_size)" "$T/refuse.txt"

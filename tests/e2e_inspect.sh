@@ -302,4 +302,40 @@ q = [r["fields"] for r in recs if r["record"] == "frame" and r["type"] == "QSTRE
 ok &= q[0]["stream_bytes"] == 16485 and q[1]["zero"] == 1 and q[1]["stream_bytes"] == 4121
 sys.exit(0 if ok else 1)
 EOF
+# HAVE (section 4.19) in a dump built here: the receiver holds a 4-block
+# disk already; its HAVE frames name the device of the session's MANIFEST.
+python3 - "$REPO" >"$T/have.fdump" <<'EOF'
+import os, struct, sys
+sys.path.insert(0, os.path.join(sys.argv[1], "fuzz"))
+import make_dump_seeds as md  # noqa: E402
+ms = md.ms
+sid = bytes(range(0x50, 0x60))
+welcome = ms.frame(ms.WELCOME, struct.pack(">IHHII", ms.MAGIC, ms.VERSION, 0, 4,
+                                           ms.MAX_FRAME_DEFAULT) + sid)
+
+
+def have(dev, first, n):
+    return ms.frame(20, struct.pack(">III", dev, first, n) + bytes(range(16)) * n)
+
+
+items = [(md.SENT, ms.hello(ms.SEED, caps=4)), (md.RECEIVED, welcome), ("sid", sid),
+         (md.SENT, ms.manifest([(1, ms.DISK, 65536, 3 * 65536 + 100, b"disk.img")])),
+         (md.RECEIVED, have(1, 0, 3)), (md.RECEIVED, have(1, 3, 1)),
+         (md.RECEIVED, ms.seqmsg(ms.ACCEPT, 1))]
+sys.stdout.buffer.write(md.dump(md.SENDER, items))
+EOF
+"$I" "$T/have.fdump" >"$T/have.txt"
+check "HAVE dump: ferry-inspect exit 0" [ $? -eq 0 ]
+check "HAVE (text): device, first and count, with the MANIFEST's name and unit count" \
+	grep -q ' HAVE .*device=1 first=3 count=1 name=disk.img units=4$' "$T/have.txt"
+"$I" --json "$T/have.fdump" >"$T/have.jsonl"
+check "HAVE (--json): no errors, two HAVE frames covering 4 units" python3 - "$T/have.jsonl" <<'EOF'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+s = recs[-1]
+h = [r["fields"] for r in recs if r["record"] == "frame" and r["type"] == "HAVE"]
+ok = s["record"] == "summary" and s["errors"] == 0 and s["types"]["HAVE"]["count"] == 2
+ok &= sum(x["count"] for x in h) == 4 and all(x["name"] == "disk.img" for x in h)
+sys.exit(0 if ok else 1)
+EOF
 t_done

@@ -1469,6 +1469,309 @@ test_free_before_manifest_does_not_abort(void **state)
 	rsess_free(NULL);
 }
 
+/* ================= return trips: HAVE (section 4.19) ================= */
+
+/* A session that offers CAP_REUSE instead of the fixture's. */
+static void
+fx_reuse_session(struct fx *f)
+{
+	rsess_free(f->s);
+	f->s = fake_rsess_new_caps(&f->sink, FERRY_MAX_FRAME_DEFAULT, FERRY_CAP_REUSE);
+}
+
+/* HELLO with CAP_REUSE and the MANIFEST: WELCOME grants it, and the
+ * session waits in REUSING with nothing more queued. */
+static void
+fx_reuse_start(struct fx *f)
+{
+	struct outframe o;
+	struct msg_welcome w;
+	struct ferr e = { 0 };
+
+	put_hello_with_caps(&f->in, SEED, FERRY_MAX_FRAME_DEFAULT, FERRY_CAP_REUSE);
+	put_manifest(&f->in, f->man);
+	assert_int_equal(fx_feed(f), 0);
+	expect_frame(f, FT_WELCOME, &o);
+	assert_int_equal(msg_welcome_decode(o.payload, o.h.len, &w, &e), 0);
+	assert_int_equal(w.caps, FERRY_CAP_REUSE);
+	assert_int_equal(rsess_state(f->s), RS_REUSING);
+	assert_int_equal(out_len(f->s), 0);
+	assert_int_equal(f->sink.reuse_calls, 0);
+}
+
+/* The next output frame is HAVE for units [first, first + count) of
+ * device di, with the hashes of img (what the existing file holds). */
+static void
+expect_have(struct fx *f, const struct msg_manifest *man, uint32_t di, uint32_t first,
+    uint32_t count, const uint8_t *img)
+{
+	const struct dev_desc *d = &man->dev[di];
+	struct frame_hdr h;
+	struct msg_have m;
+	struct ferr e = { 0 };
+	uint8_t *p = NULL, want[FERRY_HASH_LEN], *zero = calloc(1, d->unit);
+	uint32_t k;
+
+	assert_non_null(zero);
+	if (out_pop_big(f->s, &h, &p) != 0)
+		fail_msg("expected HAVE, output is empty");
+	if (h.type != FT_HAVE)
+		fail_msg("expected HAVE, got %s", frame_name(h.type));
+	assert_true(h.len <= FERRY_MAX_FRAME_DEFAULT);
+	assert_int_equal(msg_have_decode(p, h.len, &m, &e), 0);
+	assert_int_equal(m.device, d->id);
+	assert_int_equal(m.first, first);
+	assert_int_equal(m.count, count);
+	for (k = 0; k < count; k++) {
+		uint64_t idx = (uint64_t)first + k;
+
+		page_hash(SEED, img ? img + idx * d->unit : zero, dev_unit_len(d, idx), want);
+		if (memcmp(want, m.hashes + (size_t)k * FERRY_HASH_LEN, FERRY_HASH_LEN) != 0)
+			fail_msg("HAVE device %u unit %llu: wrong hash", d->id, (unsigned long long)idx);
+	}
+	free(p);
+	free(zero);
+}
+
+/* A memory image the "existing file" holds: text, not zeros. */
+static void
+fx_old_mem(struct fx *f, uint8_t *img)
+{
+	uint32_t i;
+
+	for (i = 0; i < MEM_UNITS; i++)
+		fill_text(img + (size_t)i * UNIT, UNIT, 50 + i);
+	f->sink.reuse_img[0] = img;
+	memcpy(f->exp[0], img, MEM_UNITS * UNIT);
+}
+
+static void
+test_reuse_have_then_accept(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t img[MEM_UNITS * UNIT];
+	struct outframe o;
+	struct msg_commit c;
+
+	fx_reuse_session(f);
+	fx_old_mem(f, img);
+	fx_reuse_start(f);
+	assert_int_equal(drive_reuse(f->s, 1ull << 30, &f->e), 1);
+	/* HAVE for the memory image, none for the disk (no file), then ACCEPT. */
+	expect_have(f, f->man, 0, 0, MEM_UNITS, img);
+	expect_frame(f, FT_ACCEPT, &o);
+	assert_int_equal(out_len(f->s), 0);
+	assert_int_equal(rsess_state(f->s), RS_RECEIVING);
+	assert_int_equal(f->sink.reuse_calls, 2);
+	assert_int_equal(f->sink.reuse_units[0], MEM_UNITS);
+	assert_int_equal(f->sink.reuse_units[1], 0);
+	assert_int_equal(rsess_stats(f->s)->units_offered, MEM_UNITS);
+	/* Staging starts from the existing content. */
+	assert_memory_equal(f->sink.dev[0], img, sizeof(img));
+	assert_true(page_is_zero(f->sink.dev[1], DISK_SIZE));
+	/* No PAGES at all: the digests cover the copied units. */
+	fx_send_state(f);
+	fx_commit(f, 0, &c);
+	put_commit(&f->in, &c);
+	assert_int_equal(fx_feed(f), 0);
+	expect_frame(f, FT_COMMITTED, &o);
+	assert_int_equal(rsess_state(f->s), RS_COMMITTED);
+	assert_int_equal(f->sink.write_calls, 0);
+}
+
+/* A step does about its budget, at least one unit: one unit per step
+ * gives one HAVE per unit, in order, and the short last unit of the disk
+ * is hashed over its 100 bytes. */
+static void
+test_reuse_steps_one_unit_each(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t img[MEM_UNITS * UNIT], dimg[DISK_SIZE];
+	struct tprng g = { 91 };
+	struct outframe o;
+	uint32_t k;
+
+	fx_reuse_session(f);
+	fx_old_mem(f, img);
+	tprng_fill(&g, dimg, sizeof(dimg));
+	f->sink.reuse_img[1] = dimg;
+	fx_reuse_start(f);
+	assert_int_equal(drive_reuse(f->s, 1, &f->e), MEM_UNITS + 3);
+	for (k = 0; k < MEM_UNITS; k++)
+		expect_have(f, f->man, 0, k, 1, img);
+	for (k = 0; k < 3; k++)
+		expect_have(f, f->man, 1, k, 1, dimg);
+	expect_frame(f, FT_ACCEPT, &o);
+	assert_memory_equal(f->sink.dev[1], dimg, DISK_SIZE);
+	assert_int_equal(rsess_stats(f->s)->units_offered, MEM_UNITS + 3);
+}
+
+/* Every copied unit counts as written: a ZERO entry writes zeros over it
+ * (on a fresh staging file it would write nothing), and REF may name a
+ * copied unit; the COMMIT digest is then over the mix. */
+static void
+test_reuse_pages_over_copied_units(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t img[MEM_UNITS * UNIT];
+	struct page_entry pe[3];
+	struct outframe o;
+	struct msg_commit c;
+
+	fx_reuse_session(f);
+	fx_old_mem(f, img);
+	fx_reuse_start(f);
+	assert_int_equal(drive_reuse(f->s, 1ull << 30, &f->e), 1);
+	expect_have(f, f->man, 0, 0, MEM_UNITS, img);
+	expect_frame(f, FT_ACCEPT, &o);
+	pe[0] = zero_entry(f, 0, 2);
+	pe[1] = raw_entry(f, 0, 5, 7);
+	pe[2] = ref_entry(f, 0, 6, 0, 3);      /* unit 3 as copied */
+	put_pages(&f->in, 1, MEM_ID, 1, pe, 3);
+	assert_int_equal(fx_feed(f), 0);
+	expect_ack(f, 1);
+	assert_int_equal(f->sink.write_calls, 3);
+	assert_memory_equal(f->sink.dev[0], f->exp[0], MEM_UNITS * UNIT);
+	assert_true(page_is_zero(sink_unit(f, 0, 2), UNIT));
+	fx_send_state(f);
+	fx_commit(f, 1, &c);
+	put_commit(&f->in, &c);
+	assert_int_equal(fx_feed(f), 0);
+	expect_frame(f, FT_COMMITTED, &o);
+}
+
+/* The receiver's digests are built from the copied units' hashes: a
+ * COMMIT computed as if the staging file had started as zeros fails. */
+static void
+test_reuse_digest_covers_copied_units(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t img[MEM_UNITS * UNIT];
+	struct outframe o;
+	struct msg_commit c;
+
+	fx_reuse_session(f);
+	fx_old_mem(f, img);
+	fx_reuse_start(f);
+	assert_int_equal(drive_reuse(f->s, 1ull << 30, &f->e), 1);
+	expect_have(f, f->man, 0, 0, MEM_UNITS, img);
+	expect_frame(f, FT_ACCEPT, &o);
+	fx_send_state(f);
+	memset(f->exp[0], 0, MEM_UNITS * UNIT);
+	fx_commit(f, 0, &c);
+	put_commit(&f->in, &c);
+	assert_int_equal(fx_feed(f), FERR_VERIFY);
+	expect_error(f, FERR_VERIFY, "digest");
+	assert_int_equal(f->sink.abort_calls, 1);
+}
+
+/* CAP_REUSE needs both sides: a receiver that does not offer it, or a
+ * sender that does not, gets the old pre-flight (ACCEPT at once). */
+static void
+test_reuse_not_negotiated(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t img[MEM_UNITS * UNIT];
+	struct outframe o;
+	struct msg_welcome w;
+	struct ferr e = { 0 };
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		rsess_free(f->s);
+		fake_release(&f->sink);
+		memset(&f->sink, 0, sizeof(f->sink));
+		f->s = fake_rsess_new_caps(&f->sink, FERRY_MAX_FRAME_DEFAULT,
+		    pass == 0 ? FERRY_CAP_DOMAIN : FERRY_CAP_REUSE);
+		fx_old_mem(f, img);
+		put_hello_with_caps(&f->in, SEED, FERRY_MAX_FRAME_DEFAULT, pass == 0 ? FERRY_CAP_REUSE : 0);
+		put_manifest(&f->in, f->man);
+		assert_int_equal(fx_feed(f), 0);
+		expect_frame(f, FT_WELCOME, &o);
+		assert_int_equal(msg_welcome_decode(o.payload, o.h.len, &w, &e), 0);
+		assert_int_equal(w.caps, 0);
+		expect_frame(f, FT_ACCEPT, &o);
+		assert_int_equal(rsess_state(f->s), RS_RECEIVING);
+		assert_int_equal(f->sink.reuse_calls, 0);
+		assert_true(page_is_zero(f->sink.dev[0], MEM_UNITS * UNIT));
+	}
+}
+
+/* A copy that fails (the existing file unreadable) fails the session:
+ * ERROR, staging removed, no ACCEPT. */
+static void
+test_reuse_sink_failure(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t img[MEM_UNITS * UNIT];
+
+	fx_reuse_session(f);
+	fx_old_mem(f, img);
+	f->sink.reuse_fail_at = 2;
+	fx_reuse_start(f);
+	assert_int_equal(drive_reuse(f->s, UNIT, &f->e), -1);
+	assert_int_equal(f->e.code, FERR_IO);
+	expect_have(f, f->man, 0, 0, 1, img);   /* the first step went out */
+	expect_error(f, FERR_IO, "reuse");
+	assert_int_equal(out_len(f->s), 0);
+	assert_int_equal(rsess_state(f->s), RS_FAILED);
+	assert_int_equal(f->sink.abort_calls, 1);
+	assert_int_equal(rsess_reuse_step(f->s, UNIT, &f->e), FERR_INTERNAL);
+}
+
+/* While the files are being copied only PING, PONG and ERROR are taken. */
+static void
+test_reuse_frames_while_reusing(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t img[MEM_UNITS * UNIT];
+	struct page_entry pe;
+	struct outframe o;
+
+	fx_reuse_session(f);
+	fx_old_mem(f, img);
+	fx_reuse_start(f);
+	put_seq(&f->in, FT_PING, 42);
+	assert_int_equal(fx_feed(f), 0);
+	expect_frame(f, FT_PONG, &o);
+	assert_int_equal(rsess_state(f->s), RS_REUSING);
+	pe = zero_entry(f, 0, 0);
+	put_pages(&f->in, 1, MEM_ID, 1, &pe, 1);
+	assert_int_equal(fx_feed(f), FERR_PROTO_STATE);
+	expect_error(f, FERR_PROTO_STATE, "REUSING");
+	assert_int_equal(f->sink.abort_calls, 1);
+	assert_int_equal(f->sink.reuse_calls, 0);
+}
+
+/* A HAVE never exceeds what the sender announced: (max_frame - 12) / 16
+ * hashes, so a device of more units than that needs a second frame. */
+static void
+test_reuse_have_split_at_max_frame(void **state)
+{
+	struct fx *f = *state;
+	uint32_t per = msg_have_max_count(FERRY_MAX_FRAME_DEFAULT);
+	struct msg_manifest *man = calloc(1, sizeof(*man));
+	struct outframe o;
+
+	assert_non_null(man);
+	assert_int_equal(per, 65791);
+	man->ndev = 1;
+	man->dev[0] = (struct dev_desc){ .id = 5, .kind = DK_MEMORY, .unit = UNIT,
+		.size = (uint64_t)(per + 10) * UNIT };
+	snprintf(man->dev[0].name, sizeof(man->dev[0].name), "big");
+	fx_reuse_session(f);
+	f->sink.reuse_zeros = 1;
+	put_hello_with_caps(&f->in, SEED, FERRY_MAX_FRAME_DEFAULT, FERRY_CAP_REUSE);
+	put_manifest(&f->in, man);
+	assert_int_equal(fx_feed(f), 0);
+	expect_frame(f, FT_WELCOME, &o);
+	assert_int_equal(drive_reuse(f->s, 1ull << 40, &f->e), 1);
+	expect_have(f, man, 0, 0, per, NULL);
+	expect_have(f, man, 0, per, 10, NULL);
+	expect_frame(f, FT_ACCEPT, &o);
+	free(man);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -1536,6 +1839,14 @@ main(void)
 		T(test_fail_after_commit_keeps_files),
 		T(test_free_before_commit_aborts),
 		T(test_free_before_manifest_does_not_abort),
+		T(test_reuse_have_then_accept),
+		T(test_reuse_steps_one_unit_each),
+		T(test_reuse_pages_over_copied_units),
+		T(test_reuse_digest_covers_copied_units),
+		T(test_reuse_not_negotiated),
+		T(test_reuse_sink_failure),
+		T(test_reuse_frames_while_reusing),
+		T(test_reuse_have_split_at_max_frame),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -820,6 +820,7 @@ struct decoded {
 		struct msg_domain domain;
 		struct msg_checks checks;
 		struct msg_qreturn qret;
+		struct msg_have have;
 	} u;
 	struct msg_pages ph;
 	struct page_entry *pe;
@@ -963,6 +964,7 @@ decode_payload(const struct vec *v, const uint8_t *p, size_t n, struct decoded *
 	case FT_CHECKS: return msg_checks_decode(p, n, &d->u.checks, e);
 	case FT_QSTREAM: return decode_qstream(v, p, n, d, e);
 	case FT_QRETURN: return msg_qreturn_decode(p, n, &d->u.qret, e);
+	case FT_HAVE: return msg_have_decode(p, n, &d->u.have, e);
 	default: return ferr_set(e, FERR_INTERNAL, "test: no decoder for type %u", d->h.type);
 	}
 }
@@ -1176,6 +1178,13 @@ emit_fields(const struct decoded *d, struct outs *os)
 		OUT_NUM(os, d->u.qret.len, "len");
 		out_blob(os, O_BYTES, d->u.qret.data, d->u.qret.len, "data");
 		break;
+	case FT_HAVE:
+		OUT_NUM(os, d->u.have.device, "device");
+		OUT_NUM(os, d->u.have.first, "first");
+		OUT_NUM(os, d->u.have.count, "count");
+		out_blob(os, O_BYTES, d->u.have.hashes, (size_t)d->u.have.count * FERRY_HASH_LEN,
+		    "hashes");
+		break;
 	default:
 		break;
 	}
@@ -1206,6 +1215,7 @@ reencode(const struct decoded *d, struct wr *w)
 	case FT_DOMAIN: return msg_domain_encode(w, &d->u.domain);
 	case FT_CHECKS: return msg_checks_encode(w, &d->u.checks);
 	case FT_QRETURN: return msg_qreturn_encode(w, &d->u.qret);
+	case FT_HAVE: return msg_have_encode(w, &d->u.have);
 	case FT_QSTREAM:
 		at = msg_qstream_begin(w, &d->qh);
 		if (at == SIZE_MAX)

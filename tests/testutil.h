@@ -128,6 +128,17 @@ put_hello(struct fbuf *b, uint64_t seed, uint32_t max_frame)
 }
 
 static inline void
+put_hello_with_caps(struct fbuf *b, uint64_t seed, uint32_t max_frame, uint32_t caps)
+{
+	struct msg_hello h = { FERRY_VERSION, caps, max_frame, seed };
+	struct wr w;
+
+	fbuf_wr(b, &w);
+	assert_int_equal(msg_hello_encode(&w, &h), 0);
+	fbuf_done(b, &w);
+}
+
+static inline void
 put_manifest(struct fbuf *b, const struct msg_manifest *m)
 {
 	struct wr w;
@@ -229,6 +240,27 @@ out_pop(struct rsess *s, struct outframe *f)
 	return 0;
 }
 
+/* Pop the first queued frame whatever its size: the payload is copied to
+ * *payload (malloc'd; free it).  0, or -1 when the output is empty. */
+static inline int
+out_pop_big(struct rsess *s, struct frame_hdr *h, uint8_t **payload)
+{
+	const uint8_t *p;
+	size_t len;
+	struct ferr e = { 0 };
+
+	p = rsess_output(s, &len);
+	if (len == 0)
+		return -1;
+	assert_int_equal(frame_decode_hdr(p, len, FERRY_MAX_FRAME_LIMIT, FDIR_R2S, h, &e), 0);
+	assert_true(len - FERRY_FRAME_HDR_LEN >= h->len);
+	*payload = malloc(h->len ? h->len : 1);
+	assert_non_null(*payload);
+	memcpy(*payload, p + FERRY_FRAME_HDR_LEN, h->len);
+	rsess_output_consume(s, FERRY_FRAME_HDR_LEN + h->len);
+	return 0;
+}
+
 static inline size_t
 out_len(struct rsess *s)
 {
@@ -248,6 +280,12 @@ struct fake_sink {
 	int write_fail_at;              /* fail the Nth write (1-based), 0 = never */
 	int verify;                     /* commit checks digests */
 	int domain_rc;                  /* returned by domain_check (0 = every check passed) */
+	/* reuse (section 4.19): what each device's existing destination file
+	 * holds (its declared size), NULL = no such file; reuse_fail_at fails
+	 * the Nth call (1-based), 0 = never. */
+	const uint8_t *reuse_img[FERRY_MAX_DEVICES];
+	int reuse_zeros;                /* reuse_img NULL: an existing file of zeros */
+	int reuse_fail_at;
 
 	/* what it holds */
 	uint32_t ndev;
@@ -262,6 +300,8 @@ struct fake_sink {
 	/* calls */
 	int accept_calls, write_calls, read_calls, state_calls, commit_calls, abort_calls;
 	int domain_calls;
+	int reuse_calls;
+	uint64_t reuse_units[FERRY_MAX_DEVICES];    /* units copied per device */
 	uint32_t domain_flags, domain_xml_len, domain_nwaive;
 	uint32_t last_write_dev;
 	uint64_t last_write_off;
@@ -428,6 +468,54 @@ fake_domain_check(void *ctx, const struct msg_manifest *m, const struct msg_doma
 	return f->domain_rc;
 }
 
+/* Copy units [first, first + count) of reuse_img[dev] into the device and
+ * hash them (section 5.2), as staging.c does with the existing file. */
+static inline int
+fake_reuse(void *ctx, uint32_t dev, uint64_t first, uint32_t count,
+    uint8_t (*hash)[FERRY_HASH_LEN], struct ferr *e)
+{
+	struct fake_sink *f = ctx;
+	uint64_t off = first * f->unit[dev], end = (first + count) * (uint64_t)f->unit[dev];
+	uint32_t k;
+
+	f->reuse_calls++;
+	if (f->reuse_fail_at != 0 && f->reuse_calls == f->reuse_fail_at)
+		return ferr_set(e, FERR_IO, "fake: reuse %d fails", f->reuse_calls);
+	assert_true(dev < f->ndev);
+	if (f->reuse_img[dev] == NULL && !f->reuse_zeros) {
+		assert_int_equal(first, 0);     /* asked once, never again */
+		return 0;
+	}
+	assert_true(count >= 1 && off < f->size[dev]);
+	if (end > f->size[dev])
+		end = f->size[dev];
+	assert_true(end - off <= (uint64_t)count * f->unit[dev]);
+	if (f->reuse_img[dev] == NULL) {
+		/* Zeros: the device already is; hash without touching it. */
+		uint8_t *z = calloc(1, f->unit[dev]);
+
+		assert_non_null(z);
+		for (k = 0; k < count; k++) {
+			uint64_t u = off + (uint64_t)k * f->unit[dev];
+
+			page_hash(f->seed, z, (size_t)(f->size[dev] - u < f->unit[dev] ?
+			    f->size[dev] - u : f->unit[dev]), hash[k]);
+		}
+		free(z);
+		f->reuse_units[dev] += count;
+		return 1;
+	}
+	memcpy(f->dev[dev] + off, f->reuse_img[dev] + off, (size_t)(end - off));
+	for (k = 0; k < count; k++) {
+		uint64_t u = off + (uint64_t)k * f->unit[dev];
+		uint64_t l = f->size[dev] - u < f->unit[dev] ? f->size[dev] - u : f->unit[dev];
+
+		page_hash(f->seed, f->dev[dev] + u, (size_t)l, hash[k]);
+	}
+	f->reuse_units[dev] += count;
+	return 1;
+}
+
 static const struct rsess_sink_ops fake_sink_ops = {
 	.accept = fake_accept,
 	.write = fake_write,
@@ -436,16 +524,39 @@ static const struct rsess_sink_ops fake_sink_ops = {
 	.commit = fake_commit,
 	.abort = fake_abort,
 	.domain_check = fake_domain_check,
+	.reuse = fake_reuse,
 };
 
+/* A session offering caps (FERRY_CAP_*). */
 static inline struct rsess *
-fake_rsess_new(struct fake_sink *f, uint32_t max_frame)
+fake_rsess_new_caps(struct fake_sink *f, uint32_t max_frame, uint32_t caps)
 {
-	struct rsess_config cfg = { max_frame, test_random, FERRY_CAP_DOMAIN };
+	struct rsess_config cfg = { max_frame, test_random, caps };
 	struct rsess *s = rsess_new(&cfg, &fake_sink_ops, f);
 
 	assert_non_null(s);
 	return s;
+}
+
+static inline struct rsess *
+fake_rsess_new(struct fake_sink *f, uint32_t max_frame)
+{
+	return fake_rsess_new_caps(f, max_frame, FERRY_CAP_DOMAIN);
+}
+
+/* Run rsess_reuse_step (budget bytes each) while the session is in
+ * RS_REUSING; returns how many steps it took, or -1 when one failed. */
+static inline int
+drive_reuse(struct rsess *s, uint64_t budget, struct ferr *e)
+{
+	int steps = 0;
+
+	while (rsess_state(s) == RS_REUSING) {
+		if (rsess_reuse_step(s, budget, e) != 0)
+			return -1;
+		steps++;
+	}
+	return steps;
 }
 
 /* Feed a whole buffer in one call and expect every byte consumed. */

@@ -83,6 +83,7 @@
 --   ferry.qpage.record_len (generated: the QEMU record it rebuilds, when the
 --                   capture holds the BLOCKS item)                PAGE items
 --   ferry.qreturn.offset ferry.qreturn.data                         QRETURN
+--   ferry.have.device ferry.have.first ferry.have.count ferry.have.hash  HAVE
 --   ferry.direction (generated: "sender->receiver" once the connection's
 --                   first frame was seen)
 -- Codes in ferry.refuse.code, ferry.error.code and ferry.checks.code are the
@@ -119,6 +120,7 @@ local TYPES = {
 	[17] = { "CHECKS", 15, 2 + 16 * (1 + 4 + 1 + 31 + 2 + 160 + 2 + 160 + 2 + 512), "R" },
 	[18] = { "QSTREAM", 20 + 6, nil, "S" },
 	[19] = { "QRETURN", 9, 8 + 1024 * 1024, "R" },
+	[20] = { "HAVE", 12 + 16, nil, "R" },
 }
 local type_names = {}
 for t, v in pairs(TYPES) do type_names[t] = v[1] end
@@ -277,6 +279,10 @@ local f = {
 	qp_record_len = PF.uint32("ferry.qpage.record_len", "QEMU record length", base.DEC),
 	qr_offset = PF.uint64("ferry.qreturn.offset", "Return-path offset", base.DEC),
 	qr_data = PF.bytes("ferry.qreturn.data", "Return-path bytes"),
+	h_device = PF.uint32("ferry.have.device", "Device id", base.DEC),
+	h_first = PF.uint32("ferry.have.first", "First unit", base.DEC),
+	h_count = PF.uint32("ferry.have.count", "Units", base.DEC),
+	h_hash = PF.bytes("ferry.have.hash", "Hash of a unit the receiver holds"),
 }
 local fields_list = {}
 for _, v in pairs(f) do fields_list[#fields_list + 1] = v end
@@ -849,6 +855,34 @@ local function parse_qreturn(p, tree)
 	return string.format("QRETURN offset=%s (%d bytes)", tostring(p(0, 8):uint64()), p:len() - 8)
 end
 
+-- HAVE (4.19): u32 device, u32 first, u32 count, count x 16-byte hashes of
+-- units first.. of the receiver's copy.
+local function parse_have(p, tree, c)
+	local devid, first, count = p(0, 4):uint(), p(4, 4):uint(), p(8, 4):uint()
+	tree:add(f.h_device, p(0, 4))
+	tree:add(f.h_first, p(4, 4))
+	tree:add(f.h_count, p(8, 4))
+	if devid == 0 or count == 0 then
+		tree:add_proto_expert_info(ex.malformed, "HAVE: device and count must not be 0")
+	elseif 12 + 16 * count ~= p:len() then
+		tree:add_proto_expert_info(ex.malformed, string.format(
+			"HAVE: count %d needs %d bytes, the payload has %d", count, 12 + 16 * count, p:len()))
+	elseif first + count > 0xFFFFFFFF then
+		tree:add_proto_expert_info(ex.malformed, "HAVE: past unit 2^32 - 2")
+	else
+		local dev = c.devices and c.devices[devid]
+		if dev ~= nil and first + count > math.ceil(dev.size / dev.unit) then
+			tree:add_proto_expert_info(ex.malformed, string.format(
+				"HAVE: units %d..%d past the device's %d", first, first + count - 1,
+				math.ceil(dev.size / dev.unit)))
+		end
+		for i = 0, count - 1 do
+			tree:add(f.h_hash, p(12 + 16 * i, 16)):append_text(" (unit " .. (first + i) .. ")")
+		end
+	end
+	return string.format("HAVE dev=%d units %d..%d", devid, first, first + count - 1)
+end
+
 -- Dissect one whole frame (header + payload) held in range r.
 local function dissect_frame(r, pinfo, root, c)
 	local t, flags, rsv, len = r(0, 1):uint(), r(1, 1):uint(), r(2, 2):uint(), r(4, 4):uint()
@@ -917,6 +951,8 @@ local function dissect_frame(r, pinfo, root, c)
 		s = parse_qstream(p, tree, c)
 	elseif t == 19 then
 		s = parse_qreturn(p, tree)
+	elseif t == 20 then
+		s = parse_have(p, tree, c)
 	elseif t == 13 then
 		tree:add(f.r_status, p(0, 4))
 		tree:add(f.next_seq, p(4, 8))

@@ -40,7 +40,7 @@ TYPES = {
     "HELLO": 1, "WELCOME": 2, "MANIFEST": 3, "ACCEPT": 4, "REFUSE": 5,
     "PAGES": 6, "ACK": 7, "STATE": 8, "COMMIT": 9, "COMMITTED": 10,
     "ERROR": 11, "RESUME": 12, "RESUMED": 13, "PING": 14, "PONG": 15,
-    "DOMAIN": 16, "CHECKS": 17, "QSTREAM": 18, "QRETURN": 19,
+    "DOMAIN": 16, "CHECKS": 17, "QSTREAM": 18, "QRETURN": 19, "HAVE": 20,
 }
 TYPE_NAMES = {v: k for k, v in TYPES.items()}
 # Section 4 table: direction of each type.
@@ -49,7 +49,7 @@ DIRS = {
     "REFUSE": "R2S", "PAGES": "S2R", "ACK": "R2S", "STATE": "S2R",
     "COMMIT": "S2R", "COMMITTED": "R2S", "ERROR": "both", "RESUME": "S2R",
     "RESUMED": "R2S", "PING": "both", "PONG": "both", "DOMAIN": "S2R",
-    "CHECKS": "R2S", "QSTREAM": "S2R", "QRETURN": "R2S",
+    "CHECKS": "R2S", "QSTREAM": "S2R", "QRETURN": "R2S", "HAVE": "R2S",
 }
 CODES = {  # section 7
     "PROTO": 10, "PROTO_TYPE": 11, "PROTO_LENGTH": 12, "PROTO_STATE": 13,
@@ -93,6 +93,10 @@ QBLOCKS_MAX = 256
 QBLOCK_ID_MAX = 255
 QRETURN_MAX = 1024 * 1024
 QITEM_MIN = 6
+# Section 4.19: HAVE (CAP_REUSE)
+CAP_REUSE = 4
+HAVE_HDR_LEN = 12
+HASH_LEN = 16
 
 
 def u8(v): return struct.pack(">B", v)
@@ -699,6 +703,17 @@ def qreturn(offset, data):
                [("offset", offset), ("len", len(data)), ("data", hx(data))])
 
 
+def have(device, first, hashes, count=None, trailing=b""):
+    """A HAVE (4.19): hashes is a list of 16-byte hashes."""
+    count = len(hashes) if count is None else count
+    parts = [Part(u32(device), "device"), Part(u32(first), "first"), Part(u32(count), "count")]
+    parts += [Part(h, "hash of unit %d" % (first + i)) for i, h in enumerate(hashes)]
+    if trailing:
+        parts.append(Part(trailing, "trailing bytes"))
+    return Msg(20, parts, [("device", device), ("first", first), ("count", count),
+                           ("hashes", hx(b"".join(hashes)))])
+
+
 # ---- the vector file writer ------------------------------------------------------
 
 VECTORS = []
@@ -777,8 +792,8 @@ def frame_header_cases():
     ping = seqmsg(14, 0x1122334455667788, "nonce")
     bad("hdr-type-0", "S2R", "3.2, 3.3", [header(0, 8)], "PROTO_TYPE",
         contains="type 0", note="type 0 is never valid")
-    bad("hdr-type-20-unknown", "S2R", "3.3, 8", [header(20, 8)], "PROTO_TYPE",
-        contains="type 20", note="one above the last defined type (QRETURN = 19)")
+    bad("hdr-type-21-unknown", "S2R", "3.3, 8", [header(21, 8)], "PROTO_TYPE",
+        contains="type 21", note="one above the last defined type (HAVE = 20)")
     bad("hdr-type-255-unknown", "R2S", "3.3, 8", [header(255, 0)], "PROTO_TYPE",
         contains="type 255")
     bad("hdr-flags-01", "S2R", "3.2, 3.3", ping.frame(flags=1), "PROTO",
@@ -1650,6 +1665,41 @@ def qstream_cases():
         contains="direction", note="a well-formed QRETURN arriving at the receiver")
 
 
+def have_cases():
+    """Section 4.19: HAVE (receiver to sender, CAP_REUSE).  Whether the
+    device is in the manifest and the units follow on from the last HAVE
+    are session checks, not decoding."""
+    hs = [det_bytes("have/%d" % i, HASH_LEN) for i in range(3)]
+    ok("have-one", "R2S", "4.19", have(1, 0, hs[:1]),
+       note="the hash of unit 0 of device 1: the smallest HAVE, 28 bytes")
+    ok("have-three", "R2S", "4.19", have(2, 4096, hs),
+       note="units 4096..4098 of device 2, in order")
+    ok("have-last-index", "R2S", "4.19", have(7, 0xFFFFFFFE, hs[:1]),
+       note="unit 2^32 - 2, the last index a device can have: first + count = 2^32 - 1")
+    bad("have-device-0", "R2S", "4.19", have(0, 0, hs[:1]).frame(), "PROTO_RANGE",
+        contains="device 0", note="device ids are never 0 (4.3)")
+    bad("have-count-0", "R2S", "4.19", have(1, 0, hs[:1], count=0).frame(), "PROTO_RANGE",
+        contains="count 0", note="count 0 with one hash after it: the count is checked first",
+        ambiguous="the 16 bytes after count 0 are also too many (PROTO_LENGTH); the count is checked first")
+    bad("have-count-short", "R2S", "3.4, 4.19", have(1, 0, hs[:2], count=3).frame(), "PROTO_LENGTH",
+        contains="count 3", note="count 3, two hashes: the payload is not 12 + 16 x count")
+    bad("have-count-long", "R2S", "3.4, 4.19", have(1, 0, hs[:2], count=1).frame(), "PROTO_LENGTH",
+        contains="count 1", note="count 1, two hashes")
+    bad("have-hash-cut", "R2S", "3.4, 4.19", have(1, 0, hs[:1], trailing=b"\x00" * 5).frame(),
+        "PROTO_LENGTH", note="count 1 and 21 bytes of hashes")
+    bad("have-past-last-index", "R2S", "4.19", have(3, 0xFFFFFFFF, hs[:1]).frame(), "PROTO_RANGE",
+        contains="first 4294967295", note="first 2^32 - 1 + count 1 is past any device's last unit")
+    bad("have-count-overflow", "R2S", "4.19", have(3, 0x80000000, hs[:1], count=0x80000000).frame(),
+        "PROTO_LENGTH", note="count 2^31 cannot fit: the length rule fires before the index one",
+        ambiguous="first + count is also past 2^32 - 1 (PROTO_RANGE); the length is checked first")
+    bad("hdr-have-length-27", "R2S", "3.3, 4, 4.19", [header(20, 27)], "PROTO_LENGTH",
+        note="HAVE is at least 28 bytes: 12 and one hash")
+    bad("hdr-have-over-negotiated", "R2S", "3.3, 4.19", [header(20, MAX_FRAME_DEFAULT + 1)],
+        "PROTO_LENGTH", contains="1052673", note="one byte over the negotiated maximum payload")
+    bad("dir-have-s2r", "S2R", "3.3, 4", have(1, 0, hs[:1]).frame(), "PROTO_TYPE",
+        contains="direction", note="a well-formed HAVE arriving at the receiver")
+
+
 def main():
     frame_header_cases()
     direction_cases()
@@ -1660,6 +1710,7 @@ def main():
     domain_cases()
     checks_cases()
     qstream_cases()
+    have_cases()
     check = "--check" in sys.argv[1:]
     want = {name + ".vec": text for name, text in VECTORS}
     have = {f for f in os.listdir(HERE) if f.endswith(".vec")}

@@ -25,6 +25,7 @@ static const struct frame_info frame_table[FT_COUNT] = {
 	[FT_CHECKS] = { "CHECKS", 15, FERRY_CHECKS_PAYLOAD_MAX, FDIR_R2S },
 	[FT_QSTREAM] = { "QSTREAM", 20 + FERRY_QITEM_MIN, 0, FDIR_S2R },
 	[FT_QRETURN] = { "QRETURN", 9, 8 + FERRY_QRETURN_MAX, FDIR_R2S },
+	[FT_HAVE] = { "HAVE", FERRY_HAVE_HDR_LEN + FERRY_HASH_LEN, 0, FDIR_R2S },
 };
 
 const struct frame_info *

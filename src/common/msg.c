@@ -591,6 +591,47 @@ msg_resumed_encode(struct wr *w, const struct msg_resumed *m)
 	return frame_finish(w, at);
 }
 
+/* Section 4.19: what the receiver already holds of a device. */
+int
+msg_have_decode(const uint8_t *p, size_t n, struct msg_have *m, struct ferr *e)
+{
+	struct rd r;
+
+	memset(m, 0, sizeof(*m));
+	rd_init(&r, p, n);
+	rd_u32(&r, &m->device);
+	rd_u32(&r, &m->first);
+	rd_u32(&r, &m->count);
+	if (r.err)
+		return ferr_set(e, FERR_PROTO_LENGTH, "HAVE: truncated");
+	if (m->device == 0)
+		return ferr_set(e, FERR_PROTO_RANGE, "HAVE: device 0");
+	if (m->count == 0)
+		return ferr_set(e, FERR_PROTO_RANGE, "HAVE: device %u count 0", m->device);
+	/* count < 2^32, so count * 16 fits in 64 bits. */
+	if ((uint64_t)m->count * FERRY_HASH_LEN != rd_left(&r))
+		return ferr_set(e, FERR_PROTO_LENGTH, "HAVE: device %u count %u needs %llu bytes of "
+		    "hashes, %zu follow", m->device, m->count,
+		    (unsigned long long)m->count * FERRY_HASH_LEN, rd_left(&r));
+	if (m->count > UINT32_MAX - m->first)
+		return ferr_set(e, FERR_PROTO_RANGE, "HAVE: device %u first %u + count %u past unit 2^32 - 1",
+		    m->device, m->first, m->count);
+	(void)rd_ptr(&r, rd_left(&r), &m->hashes);
+	return 0;
+}
+
+int
+msg_have_encode(struct wr *w, const struct msg_have *m)
+{
+	size_t at = frame_begin(w, FT_HAVE);
+
+	wr_u32(w, m->device);
+	wr_u32(w, m->first);
+	wr_u32(w, m->count);
+	wr_bytes(w, m->hashes, (size_t)m->count * FERRY_HASH_LEN);
+	return frame_finish(w, at);
+}
+
 size_t
 msg_pages_begin(struct wr *w, const struct msg_pages *m)
 {

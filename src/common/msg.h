@@ -145,6 +145,13 @@ struct msg_checks {             /* 4.16 CHECKS, receiver -> sender */
 	struct check_row row[FERRY_CHECKS_MAX];
 };
 
+struct msg_have {               /* 4.19 HAVE, receiver -> sender (CAP_REUSE) */
+	uint32_t device;            /* device id from the manifest, not 0 */
+	uint32_t first;             /* index of the first unit covered */
+	uint32_t count;             /* units covered, 1.. */
+	const uint8_t *hashes;      /* count x FERRY_HASH_LEN bytes; points into the frame */
+};
+
 /* Decoders: consume the whole payload (leftover bytes are an error) and
  * check every field; errors name the frame and field. */
 int msg_hello_decode(const uint8_t *p, size_t n, struct msg_hello *m, struct ferr *e) FERRY_MUST_CHECK;
@@ -160,6 +167,11 @@ int msg_resume_decode(const uint8_t *p, size_t n, struct msg_resume *m, struct f
 int msg_resumed_decode(const uint8_t *p, size_t n, struct msg_resumed *m, struct ferr *e) FERRY_MUST_CHECK;
 int msg_domain_decode(const uint8_t *p, size_t n, struct msg_domain *m, struct ferr *e) FERRY_MUST_CHECK;
 int msg_checks_decode(const uint8_t *p, size_t n, struct msg_checks *m, struct ferr *e) FERRY_MUST_CHECK;
+/* HAVE: device not 0 (PROTO_RANGE), count at least 1 (PROTO_RANGE), the
+ * payload exactly 12 + 16 x count bytes (PROTO_LENGTH), first + count at
+ * most 2^32 - 1 (PROTO_RANGE).  Whether the device is in the manifest and
+ * the units follow on from the ones before is the session's check. */
+int msg_have_decode(const uint8_t *p, size_t n, struct msg_have *m, struct ferr *e) FERRY_MUST_CHECK;
 
 /* PAGES: decode the 20-byte header, leaving r at the first entry. */
 int msg_pages_decode(struct rd *r, struct msg_pages *m, struct ferr *e) FERRY_MUST_CHECK;
@@ -183,6 +195,12 @@ int msg_resume_encode(struct wr *w, const struct msg_resume *m);
 int msg_resumed_encode(struct wr *w, const struct msg_resumed *m);
 int msg_domain_encode(struct wr *w, const struct msg_domain *m);
 int msg_checks_encode(struct wr *w, const struct msg_checks *m);
+int msg_have_encode(struct wr *w, const struct msg_have *m);
+/* Most hashes one HAVE carries when the peer accepts max_payload bytes. */
+static inline uint32_t msg_have_max_count(uint32_t max_payload)
+{
+	return max_payload > FERRY_HAVE_HDR_LEN ? (max_payload - FERRY_HAVE_HDR_LEN) / FERRY_HASH_LEN : 0;
+}
 /* PING and PONG carry a u64 nonce: use msg_seq_encode/decode with
  * FT_PING / FT_PONG. */
 /* PAGES is built in place: begin writes the frame and PAGES headers with

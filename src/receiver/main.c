@@ -92,6 +92,8 @@ usage(FILE *f)
 	    "  --pin sha256:HEX          also require this sender public key (twice for rotation)\n"
 	    "  --dest-dir DIR            where images land (DIR/<source file name>)\n"
 	    "  --expect-disks N          refuse a manifest whose disk count is not N\n"
+	    "  --reuse                   start from an existing DIR/<name> of the same size:\n"
+	    "                            the sender sends only the units that differ\n"
 	    "  --on-commit CMD           run CMD (sh -c) after commit; env FERRY_PATH_0.. hold\n"
 	    "                            the final paths, FERRY_NFILES their count\n"
 	    "  --ctl SOCKET              control socket (ferry-recv ctl SOCKET status|abort)\n"
@@ -131,7 +133,7 @@ parse_args(int argc, char **argv, struct recvd *d, struct config *cfg, struct fe
 {
 	enum { O_LISTEN = 256, O_IF, O_CERT, O_KEY, O_CA, O_PEER, O_PIN, O_DEST, O_EXPECT, O_ONCOMMIT,
 		O_CTL, O_MAXS, O_HS, O_KA, O_KAT, O_OUT, O_PROG, O_HIST, O_ONCE, O_JSON,
-		O_DUMP, O_VIRT, O_METRICS, O_QEMU };
+		O_DUMP, O_VIRT, O_METRICS, O_QEMU, O_REUSE };
 	enum { O_LOGLEVEL = 512 };
 	static const struct option lo[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
@@ -143,6 +145,7 @@ parse_args(int argc, char **argv, struct recvd *d, struct config *cfg, struct fe
 		{ "pin", required_argument, NULL, O_PIN },
 		{ "dest-dir", required_argument, NULL, O_DEST },
 		{ "expect-disks", required_argument, NULL, O_EXPECT },
+		{ "reuse", no_argument, NULL, O_REUSE },
 		{ "on-commit", required_argument, NULL, O_ONCOMMIT },
 		{ "ctl", required_argument, NULL, O_CTL },
 		{ "max-sessions", required_argument, NULL, O_MAXS },
@@ -232,6 +235,7 @@ parse_args(int argc, char **argv, struct recvd *d, struct config *cfg, struct fe
 				return e->code;
 			break;
 		case O_ONCE: o->once = 1; break;
+		case O_REUSE: o->reuse = 1; break;
 		case O_JSON: o->json = 1; break;
 		case O_DUMP: o->dump_dir = optarg; break;
 		case O_VIRT: o->libvirt_uri = optarg; break;

@@ -42,6 +42,8 @@ rconn_free(struct rconn *c)
 		event_free(c->deadline);
 	if (c->tick != NULL)
 		event_free(c->tick);
+	if (c->reuse != NULL)
+		event_free(c->reuse);
 	framedump_free(c->dump);
 	if (c->bev != NULL) {
 		d->totals.wire_bytes += sock_bytes_received(bufferevent_getfd(c->bev));
@@ -213,6 +215,62 @@ first_frame(struct rconn *c, const uint8_t *p, size_t have, size_t *used, struct
 	return 0;
 }
 
+/* Section 4.19: a session in RS_REUSING copies and hashes the existing
+ * destination files this much at a time, from a zero timer, so that
+ * heartbeats, the sender's PINGs and other sessions are served between
+ * steps (a large image takes minutes). */
+#define REUSE_STEP_BYTES (32u << 20)
+
+static void on_reuse_step(evutil_socket_t fd, short what, void *arg);
+
+/* After a frame or a reuse step: the handshake is over once the session
+ * is past MANIFEST; a session in RS_REUSING gets its next step.  -1 when
+ * the connection is closing (it may be freed: do not touch it). */
+static int
+after_progress(struct rconn *c)
+{
+	static const struct timeval now0 = { 0, 0 };
+	enum rsess_state st = rsess_state(c->rs->sess);
+
+	if (c->deadline != NULL && (st == RS_RECEIVING || st == RS_REUSING))
+		evtimer_del(c->deadline);
+	if (st != RS_REUSING)
+		return 0;
+	if (c->reuse == NULL && (c->reuse = evtimer_new(c->d->base, on_reuse_step, c)) == NULL) {
+		rsess_fail(c->rs->sess, FERR_NOMEM, "reuse: timer");
+		rsession_finish(c->rs, FERR_NOMEM, "reuse: timer");
+		rconn_send_error(c, FERR_NOMEM, "receiver out of memory");
+		rconn_close_after_flush(c);
+		return -1;
+	}
+	if (!evtimer_pending(c->reuse, NULL))
+		evtimer_add(c->reuse, &now0);
+	return 0;
+}
+
+static void
+on_reuse_step(evutil_socket_t fd, short what, void *arg)
+{
+	struct rconn *c = arg;
+	struct ferr e = { 0 };
+	int rc;
+
+	(void)fd;
+	(void)what;
+	if (c->closing || c->rs == NULL || c->rs->finished || rsess_state(c->rs->sess) != RS_REUSING)
+		return;
+	rc = rsess_reuse_step(c->rs->sess, REUSE_STEP_BYTES, &e);
+	rconn_flush(c);
+	if (rc != 0) {
+		rsession_finish(c->rs, rc, e.msg);
+		rconn_close_after_flush(c);
+		return;
+	}
+	/* The progress timeout counts from ACCEPT, not from the MANIFEST. */
+	c->rs->last_progress_ms = clock_ms();
+	(void)after_progress(c);
+}
+
 static void
 on_read(struct bufferevent *bev, void *arg)
 {
@@ -291,8 +349,8 @@ on_read(struct bufferevent *bev, void *arg)
 		}
 		if (used == 0)
 			break;
-		if (c->deadline != NULL && rsess_state(c->rs->sess) == RS_RECEIVING)
-			evtimer_del(c->deadline);
+		if (after_progress(c) != 0)
+			return;
 		if (!c->rs->have_key && rsess_state(c->rs->sess) == RS_WAIT_MANIFEST) {
 			struct rsession *rs = c->rs;
 

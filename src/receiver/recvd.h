@@ -47,6 +47,7 @@ struct recv_opts {
 	uint32_t history;           /* finished sessions kept for ctl status */
 	int once;
 	int json;
+	int reuse;                  /* --reuse: offer CAP_REUSE (section 4.19) */
 };
 
 struct rconn;
@@ -76,6 +77,7 @@ struct rsession {
 	int delivered;              /* the sender closed cleanly after the end */
 	int result;                 /* enum result, when finished */
 	char error[FERR_MSG_MAX];
+	uint64_t reuse_ms;          /* when the copy of the device being reused began */
 	char domain[256];           /* libvirt domain of the session, "" if none */
 	char domain_state[16];      /* its state here after commit, "" if not defined */
 	struct rqemu *rq;           /* a QEMU stream session's destination QEMU (rqemu.c) */
@@ -90,6 +92,7 @@ struct rconn {
 	struct rsession *rs;        /* NULL until HELLO or RESUME */
 	struct event *deadline;     /* handshake deadline */
 	struct event *tick;         /* heartbeat and liveness */
+	struct event *reuse;        /* next step of a session in RS_REUSING, or NULL */
 	char addr[80];
 	char peer_name[256];
 	int tls_up;

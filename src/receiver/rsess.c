@@ -34,6 +34,8 @@ struct rsess {
 	uint8_t *domain;                /* DOMAIN payload, kept for pre-flight and commit */
 	size_t domain_len;
 	struct qrebuild *q;             /* a QEMU stream session, else NULL */
+	uint32_t reuse_dev;             /* RS_REUSING: device being copied, */
+	uint64_t reuse_next;            /* and its next unit */
 	struct bbuf ret;                /* QEMU return path so far (section 4.18) */
 };
 
@@ -144,6 +146,7 @@ static int enc_committed(struct wr *w, const void *m) { return msg_seq_encode(w,
 static int enc_pong(struct wr *w, const void *m) { return msg_seq_encode(w, FT_PONG, m); }
 static int enc_resumed(struct wr *w, const void *m) { return msg_resumed_encode(w, m); }
 static int enc_checks(struct wr *w, const void *m) { return msg_checks_encode(w, m); }
+static int enc_have(struct wr *w, const void *m) { return msg_have_encode(w, m); }
 
 static int
 on_hello(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
@@ -163,6 +166,8 @@ on_hello(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
 		w.caps &= ~FERRY_CAP_DOMAIN;
 	if (s->ops->qemu_out == NULL)
 		w.caps &= ~FERRY_CAP_QEMU;
+	if (s->ops->reuse == NULL)
+		w.caps &= ~FERRY_CAP_REUSE;
 	s->caps = w.caps;
 	w.max_frame = s->cfg.max_frame;
 	s->cfg.random(s->session_id, sizeof(s->session_id));
@@ -219,6 +224,74 @@ domain_preflight(struct rsess *s, const struct msg_manifest *m, struct msg_text 
 		rc = FERR_REFUSED;
 	}
 	return rc;
+}
+
+/* Section 4.19: with CAP_REUSE, the staging file of a device may start as
+ * a copy of the existing destination file.  Its units then count as
+ * written (a ZERO entry must really write zeros over them) and hold the
+ * hash of what was copied (the digest at COMMIT is built from these), and
+ * the sender learns those hashes from HAVE frames, each at most the
+ * maximum it announced, all queued before ACCEPT.  The copying is done a
+ * piece at a time (rsess_reuse_step), so that the daemon keeps serving
+ * heartbeats and other sessions meanwhile. */
+int
+rsess_reuse_step(struct rsess *s, uint64_t budget, struct ferr *e)
+{
+	uint32_t per = msg_have_max_count(s->max_frame);
+	struct msg_accept acc = { 1 };
+	int rc, did = 0;
+
+	if (s->state != RS_REUSING)
+		return ferr_set(e, FERR_INTERNAL, "reuse step in state %s", rsess_state_name(s->state));
+	while (s->reuse_dev < s->man->ndev) {
+		uint32_t di = s->reuse_dev;
+		const struct dev_desc *d = &s->man->dev[di];
+		uint64_t nu = dev_units(d), first = s->reuse_next, k;
+		uint64_t fit = budget / d->unit;
+		struct msg_have h;
+
+		/* At least one unit per step, so that every step moves on. */
+		if (fit == 0) {
+			if (did)
+				return 0;
+			fit = 1;
+		}
+		h.device = d->id;
+		h.first = (uint32_t)first;
+		h.count = (uint32_t)(nu - first < per ? nu - first : per);
+		if (h.count > fit)
+			h.count = (uint32_t)fit;
+		if ((rc = s->ops->reuse(s->ctx, di, first, h.count, s->hash[di] + first, e)) < 0)
+			return fail_with(s, e);
+		if (rc == 0) {
+			/* Nothing to reuse: the staging file stays zeros. */
+			if (first != 0) {
+				ferr_set(e, FERR_INTERNAL, "reuse: device %u stopped at unit %llu", d->id,
+				    (unsigned long long)first);
+				return fail_with(s, e);
+			}
+			s->reuse_dev++;
+			s->reuse_next = 0;
+			continue;
+		}
+		for (k = first; k < first + h.count; k++)
+			s->written[di][k / 8] |= (uint8_t)(1u << (k % 8));
+		h.hashes = s->hash[di][first];
+		if (queue_frame(s, enc_have, &h, 64 + (size_t)h.count * FERRY_HASH_LEN, e) != 0)
+			return fail_with(s, e);
+		s->stats.units_offered += h.count;
+		s->reuse_next = first + h.count;
+		did = 1;
+		budget -= budget < (uint64_t)h.count * d->unit ? budget : (uint64_t)h.count * d->unit;
+		if (s->reuse_next == nu) {
+			s->reuse_dev++;
+			s->reuse_next = 0;
+		}
+	}
+	if (queue_frame(s, enc_accept, &acc, 32, e) != 0)
+		return fail_with(s, e);
+	s->state = RS_RECEIVING;
+	return 0;
 }
 
 static int
@@ -288,6 +361,11 @@ on_manifest(struct rsess *s, const uint8_t *p, uint32_t n, struct ferr *e)
 			memcpy(s->hash[i][k], s->zero_hash[i], FERRY_HASH_LEN);
 		if (m->dev[i].size % m->dev[i].unit != 0)
 			page_hash(s->seed, s->scratch, dev_unit_len(&m->dev[i], nu - 1), s->hash[i][nu - 1]);
+	}
+	if ((s->caps & FERRY_CAP_REUSE) && s->ops->reuse != NULL) {
+		/* HAVE frames, then ACCEPT: rsess_reuse_step (section 4.19). */
+		s->state = RS_REUSING;
+		return 0;
 	}
 	if ((rc = queue_frame(s, enc_accept, &acc, 32, e)) != 0)
 		return rc;
@@ -813,6 +891,7 @@ rsess_state_name(enum rsess_state st)
 	switch (st) {
 	case RS_WAIT_HELLO: return "WAIT_HELLO";
 	case RS_WAIT_MANIFEST: return "WAIT_MANIFEST";
+	case RS_REUSING: return "REUSING";
 	case RS_RECEIVING: return "RECEIVING";
 	case RS_COMMITTED: return "COMMITTED";
 	case RS_FAILED: return "FAILED";

@@ -19,6 +19,7 @@ enum rsess_state {
 	RS_INVALID = 0,
 	RS_WAIT_HELLO,      /* nothing received yet */
 	RS_WAIT_MANIFEST,   /* WELCOME sent */
+	RS_REUSING,         /* MANIFEST accepted, CAP_REUSE: HAVE frames go out, then ACCEPT */
 	RS_RECEIVING,       /* ACCEPT sent: PAGES, STATE, COMMIT allowed */
 	RS_COMMITTED,       /* COMMITTED sent: session over, success */
 	RS_FAILED,          /* REFUSE or ERROR sent or received: session over */
@@ -63,6 +64,20 @@ struct rsess_sink_ops {
 	 * completed. */
 	int (*qemu_blocks)(void *ctx, const struct qitem_block *b, uint32_t n, struct ferr *e);
 	int (*qemu_out)(void *ctx, const uint8_t *p, size_t n, struct ferr *e);
+	/* Return trips (section 4.19; NULL when this receiver reuses nothing:
+	 * it then never offers FERRY_CAP_REUSE).  With CAP_REUSE, after
+	 * accept, for each device in turn (rsess_reuse_step): a first call
+	 * with first 0 decides.  When the device's destination file exists (a
+	 * regular file of the device's size, not the source file), copy its
+	 * units [first, first + count) into the staging file, fill hash[0 ..
+	 * count) with each unit's keyed hash (page_hash with the session
+	 * seed) as copied, a short last unit over its real length, and return
+	 * 1; later calls continue where the last ended, up to the device's
+	 * last unit.  Return 0 (first 0 only) when there is nothing to reuse:
+	 * the staging file stays zeros and the device gets no more calls.  An
+	 * error fails the session (staging is removed). */
+	int (*reuse)(void *ctx, uint32_t dev, uint64_t first, uint32_t count,
+	    uint8_t (*hash)[FERRY_HASH_LEN], struct ferr *e);
 };
 
 struct rsess_config {
@@ -78,6 +93,7 @@ struct rsess_stats {
 	uint64_t pages_zero, pages_dedup, pages_lz4, pages_raw;
 	uint64_t state_bytes;
 	uint32_t round;
+	uint64_t units_offered;             /* units whose hashes HAVE offered (section 4.19) */
 };
 
 struct rsess;
@@ -93,6 +109,14 @@ void rsess_free(struct rsess *s);   /* calls ops->abort if not committed */
  * removed).  A REFUSE returns the refusal code. */
 int rsess_feed(struct rsess *s, const uint8_t *buf, size_t len, size_t *consumed,
     struct ferr *e) FERRY_MUST_CHECK;
+
+/* In RS_REUSING (section 4.19): copy and hash about budget bytes more of
+ * the existing destination files (at least one unit), queue their HAVE
+ * frames, and after the last device ACCEPT (the state becomes
+ * RS_RECEIVING).  The daemon calls it until the state changes, letting
+ * other work run in between.  Returns 0, or the error that failed the
+ * session (an ERROR frame is queued, staging removed). */
+int rsess_reuse_step(struct rsess *s, uint64_t budget, struct ferr *e) FERRY_MUST_CHECK;
 
 /* The peer's connection is gone, or the operator aborted: fail the
  * session (removes staging) unless it has committed. */

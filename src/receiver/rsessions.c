@@ -137,6 +137,35 @@ sink_abort(void *ctx)
 	staging_sink_ops.abort(((struct rsession *)ctx)->stg);
 }
 
+/* Section 4.19: the existing destination file as the staging file's
+ * starting point (--reuse), a range of units per call. */
+static int
+sink_reuse(void *ctx, uint32_t dev, uint64_t first, uint32_t count,
+    uint8_t (*hash)[FERRY_HASH_LEN], struct ferr *e)
+{
+	struct rsession *rs = ctx;
+	const struct msg_manifest *m = rsess_manifest(rs->sess);
+	const struct dev_desc *d;
+	uint64_t now = clock_ms();
+	int rc;
+
+	if (rs->rq != NULL || m == NULL || dev >= m->ndev)
+		return 0;
+	d = &m->dev[dev];
+	rc = staging_sink_ops.reuse(rs->stg, dev, first, count, hash, e);
+	if (rc == 1 && first == 0) {
+		rs->reuse_ms = now;
+		rs_log(rs, EV_INFO, "reuse: %s: the staging file starts from the existing destination "
+		    "file (%llu %s to copy and hash)", d->name, (unsigned long long)dev_units(d),
+		    d->kind == DK_MEMORY ? "pages" : "blocks");
+	}
+	if (rc == 1 && first + count == dev_units(d))
+		rs_log(rs, EV_INFO, "reuse: %s: hashes of its %llu %s offered to the sender (%llu ms)",
+		    d->name, (unsigned long long)dev_units(d), d->kind == DK_MEMORY ? "pages" : "blocks",
+		    (unsigned long long)(clock_ms() - rs->reuse_ms));
+	return rc;
+}
+
 static int
 sink_domain_check(void *ctx, const struct msg_manifest *m, const struct msg_domain *dom,
     struct msg_checks *out, struct msg_text *refusal)
@@ -154,13 +183,15 @@ static const struct rsess_sink_ops session_sink_ops = {
 	.domain_check = sink_domain_check,
 	.qemu_blocks = sink_qemu_blocks,
 	.qemu_out = sink_qemu_out,
+	.reuse = sink_reuse,
 };
 
 struct rsession *
 rsession_new(struct recvd *d, struct rconn *c, struct ferr *e)
 {
 	struct rsess_config rc = { FERRY_MAX_FRAME_DEFAULT, random_bytes,
-	    (d->virt != NULL ? FERRY_CAP_DOMAIN : 0) | (d->o.qemu_qmp != NULL ? FERRY_CAP_QEMU : 0) };
+	    (d->virt != NULL ? FERRY_CAP_DOMAIN : 0) | (d->o.qemu_qmp != NULL ? FERRY_CAP_QEMU : 0) |
+	    (d->o.reuse ? FERRY_CAP_REUSE : 0) };
 	struct staging_opts so = { d->o.dest_dir, d->o.expect_disks };
 	struct rsession *rs = calloc(1, sizeof(*rs));
 
@@ -369,6 +400,7 @@ rsession_finish(struct rsession *rs, int code, const char *why)
 	json_object_object_add(o, "pages_lz4", json_object_new_int64((int64_t)st->pages_lz4));
 	json_object_object_add(o, "pages_raw", json_object_new_int64((int64_t)st->pages_raw));
 	json_object_object_add(o, "rounds", json_object_new_int((int)st->round));
+	json_object_object_add(o, "units_offered", json_object_new_int64((int64_t)st->units_offered));
 	json_object_object_add(o, "cuts", json_object_new_int((int)rs->cuts));
 	json_object_object_add(o, "duration_ms", json_object_new_int64((int64_t)dur));
 	if (rs->domain[0] != '\0') {

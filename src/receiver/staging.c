@@ -19,6 +19,10 @@ struct staged_file {
 	char final[PATH_MAX];       /* where it lands at commit */
 	uint64_t size;
 	uint32_t unit;
+	uint64_t src_dev, src_ino;  /* the source file (manifest), 0 = unknown */
+	int reusing;                /* reuse_fd: the existing destination file, being copied */
+	int reuse_fd;
+	int copy_kernel;            /* copy_file_range works for it */
 	int renamed;
 	uint64_t unsynced;          /* bytes written since writeback was started */
 };
@@ -45,12 +49,15 @@ staging_new(const struct staging_opts *o)
 	return st;
 }
 
+static void reuse_close(struct staged_file *f);
+
 static void
 staging_remove(struct staging *st)
 {
 	uint32_t i;
 
 	for (i = 0; i < st->n; i++) {
+		reuse_close(&st->f[i]);
 		if (st->f[i].fd >= 0)
 			close(st->f[i].fd);
 		st->f[i].fd = -1;
@@ -163,6 +170,8 @@ stage_one(struct staging *st, const char *name, const char *sid, uint64_t size, 
 	f->size = size;
 	f->unit = unit;
 	f->renamed = 0;
+	f->reusing = 0;
+	f->reuse_fd = -1;
 	if (ftruncate(f->fd, (off_t)size) != 0) {
 		snprintf(r->text, sizeof(r->text), "staging file '%s': sizing to %llu bytes: %s", f->part,
 		    (unsigned long long)size, strerror(errno));
@@ -191,6 +200,8 @@ sink_accept(void *ctx, const struct msg_manifest *m, uint64_t seed, const uint8_
 		if ((rc = stage_one(st, m->dev[i].name, sidhex, m->dev[i].size, m->dev[i].unit, r,
 		    m->dev[i].id)) != 0)
 			goto fail;
+		st->f[i].src_dev = m->dev[i].src_dev;
+		st->f[i].src_ino = m->dev[i].src_ino;
 	}
 	if (m->state_size != 0 &&
 	    (rc = stage_one(st, m->state_name, sidhex, m->state_size, 0, r, 0)) != 0)
@@ -364,6 +375,156 @@ sink_abort(void *ctx)
 	staging_remove(ctx);
 }
 
+/* Copy bytes [off, off + len) of the existing file into the same place
+ * of f's staging file: copy_file_range (a reflink, or an in-kernel copy),
+ * else read and write. */
+static int
+copy_range(struct staged_file *f, uint64_t off, uint64_t len, struct ferr *e)
+{
+	const size_t bufsz = 1u << 20;
+	loff_t in = (loff_t)off, out = (loff_t)off;
+	uint64_t end = off + len, at;
+	uint8_t *buf;
+	int rc = 0;
+
+	while (f->copy_kernel && (uint64_t)in < end) {
+		ssize_t n = copy_file_range(f->reuse_fd, &in, f->fd, &out, (size_t)(end - (uint64_t)in), 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP ||
+		    errno == EINVAL) && (uint64_t)in == off) {
+			f->copy_kernel = 0;     /* not here: read and write from now on */
+			break;
+		}
+		if (n < 0)
+			return ferr_set(e, FERR_IO, "reuse: copying '%s' into '%s' at offset %llu: %s",
+			    f->final, f->part, (unsigned long long)in, strerror(errno));
+		if (n == 0)
+			return ferr_set(e, FERR_IO, "reuse: '%s' ended at %llu bytes of %llu", f->final,
+			    (unsigned long long)in, (unsigned long long)f->size);
+	}
+	if ((uint64_t)in == end)
+		return 0;
+	if ((buf = malloc(bufsz)) == NULL)
+		return ferr_set(e, FERR_NOMEM, "reuse: copy buffer");
+	for (at = off; at < end && rc == 0; at += bufsz) {
+		uint32_t n = end - at < bufsz ? (uint32_t)(end - at) : (uint32_t)bufsz;
+
+		if ((rc = io_full(0, f->reuse_fd, at, buf, n, f->final, e)) == 0)
+			rc = io_full(1, f->fd, at, buf, n, f->part, e);
+	}
+	free(buf);
+	return rc;
+}
+
+/* Hash the units of f's staging file from unit `first` on, count of them
+ * (section 5.2), as they are there now. */
+static int
+hash_range(struct staging *st, struct staged_file *f, uint64_t first, uint32_t count,
+    uint8_t (*hash)[FERRY_HASH_LEN], struct ferr *e)
+{
+	const size_t chunk = 1u << 20;
+	size_t bufsz = f->unit > chunk ? f->unit : chunk - chunk % f->unit;
+	uint64_t off = first * f->unit, end = (first + count) * (uint64_t)f->unit;
+	uint8_t *buf = malloc(bufsz);
+	uint32_t k = 0;
+	int rc = 0;
+
+	if (buf == NULL)
+		return ferr_set(e, FERR_NOMEM, "reuse: hashing '%s'", f->part);
+	if (end > f->size)
+		end = f->size;
+	while (off < end && rc == 0) {
+		uint32_t n = end - off < bufsz ? (uint32_t)(end - off) : (uint32_t)bufsz;
+		uint32_t u;
+
+		if ((rc = io_full(0, f->fd, off, buf, n, f->part, e)) != 0)
+			break;
+		for (u = 0; u < n; u += f->unit) {
+			uint32_t l = n - u < f->unit ? n - u : f->unit;
+
+			page_hash(st->seed, buf + u, l, hash[k++]);
+		}
+		off += n;
+	}
+	free(buf);
+	return rc;
+}
+
+static void
+reuse_close(struct staged_file *f)
+{
+	if (f->reusing)
+		close(f->reuse_fd);
+	f->reusing = 0;
+	f->reuse_fd = -1;
+}
+
+/* Section 4.19: the staging file of device dev starts as a copy of its
+ * existing destination file, a range of units per call.  Pre-flight
+ * already refused a destination of another size, not a regular file, or
+ * the source itself; the checks are made again on what is opened (it may
+ * have changed since), and a file that no longer qualifies is simply not
+ * reused.  A symbolic link is not followed.  The hashes are of the
+ * staging file as copied, which nothing else writes: they describe it
+ * even if the destination file changes meanwhile. */
+static int
+sink_reuse(void *ctx, uint32_t dev, uint64_t first, uint32_t count,
+    uint8_t (*hash)[FERRY_HASH_LEN], struct ferr *e)
+{
+	struct staging *st = ctx;
+	struct staged_file *f;
+	uint64_t off, len;
+	struct stat sb;
+	int rc;
+
+	if (dev >= st->ndev)
+		return ferr_set(e, FERR_INTERNAL, "staging: device %u", dev);
+	f = &st->f[dev];
+	if (first == 0 && !f->reusing) {
+		int fd = open(f->final, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+
+		if (fd < 0) {
+			if (errno == ENOENT || errno == ELOOP)
+				return 0;
+			return ferr_set(e, FERR_IO, "reuse: opening '%s': %s", f->final, strerror(errno));
+		}
+		if (fstat(fd, &sb) != 0) {
+			rc = errno;
+			close(fd);
+			return ferr_set(e, FERR_IO, "reuse: '%s': %s", f->final, strerror(rc));
+		}
+		if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != f->size ||
+		    (f->src_ino != 0 && (uint64_t)sb.st_dev == f->src_dev &&
+		    (uint64_t)sb.st_ino == f->src_ino)) {
+			close(fd);
+			return 0;
+		}
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		(void)posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		f->reuse_fd = fd;
+		f->reusing = 1;
+		f->copy_kernel = 1;
+	}
+	off = first * f->unit;
+	if (!f->reusing || count == 0 || off >= f->size)
+		return ferr_set(e, FERR_INTERNAL, "reuse: '%s' units %llu+%u", f->final,
+		    (unsigned long long)first, count);
+	len = (uint64_t)count * f->unit;
+	if (len > f->size - off)
+		len = f->size - off;
+	if ((rc = copy_range(f, off, len, e)) != 0 || (rc = hash_range(st, f, first, count, hash, e)) != 0) {
+		reuse_close(f);
+		return rc;
+	}
+	/* Start writeback now, so that the fsync at commit finds little to do. */
+	(void)sync_file_range(f->fd, (off64_t)off, (off64_t)len, SYNC_FILE_RANGE_WRITE);
+	if (off + len == f->size)
+		reuse_close(f);
+	return 1;
+}
+
 const struct rsess_sink_ops staging_sink_ops = {
 	.accept = sink_accept,
 	.write = sink_write,
@@ -371,6 +532,7 @@ const struct rsess_sink_ops staging_sink_ops = {
 	.state = sink_state,
 	.commit = sink_commit,
 	.abort = sink_abort,
+	.reuse = sink_reuse,
 };
 
 const char *

@@ -2,7 +2,9 @@
  * "Nothing half-written"): pre-flight checks of a manifest against the
  * destination directory, writes into DIR/.ferry-<session>-<name>.part,
  * and at commit: verify digests, fsync, rename into DIR/<name>, fsync DIR.
- * On abort every staging file is removed.  Implements rsess_sink_ops. */
+ * On abort every staging file is removed.  With CAP_REUSE (section 4.19)
+ * a staging file may start as a copy of the existing DIR/<name> instead
+ * of zeros (the reuse op).  Implements rsess_sink_ops. */
 #ifndef FERRY_STAGING_H
 #define FERRY_STAGING_H
 

@@ -79,6 +79,7 @@ struct mig {
 	uint64_t total_bytes;
 	uint64_t seed;
 	uint32_t max_payload;
+	uint32_t caps;              /* negotiated: WELCOME's, of those offered */
 	uint8_t session_id[16];
 	uint8_t resume_key[32];
 	int have_key;

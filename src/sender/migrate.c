@@ -241,6 +241,7 @@ emit_done(struct mig *m)
 	json_object_object_add(o, "pages_dedup", json_object_new_int64((int64_t)r->pages_dedup));
 	json_object_object_add(o, "pages_lz4", json_object_new_int64((int64_t)r->pages_lz4));
 	json_object_object_add(o, "pages_raw", json_object_new_int64((int64_t)r->pages_raw));
+	json_object_object_add(o, "units_reused", json_object_new_int64((int64_t)r->units_reused));
 	json_object_object_add(o, "cuts", json_object_new_int((int)r->cuts));
 	json_object_object_add(o, "rekeys", json_object_new_int((int)r->rekeys));
 	json_object_object_add(o, "guest_paused", json_object_new_boolean(m->o->guest.paused));

@@ -67,6 +67,7 @@ struct migrate_result {
 	uint64_t downtime_ms, duration_ms;
 	uint64_t pages_zero, pages_dedup, pages_lz4, pages_raw;
 	uint64_t round1_logical, round1_frame_bytes;
+	uint64_t units_reused;      /* units round 1 found at the destination (HAVE) */
 	uint32_t cuts, rekeys;
 };
 

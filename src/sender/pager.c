@@ -29,9 +29,10 @@ pager_init(struct pager *p, struct source_dev *dev, uint32_t ndev, uint64_t seed
 	p->undo_cap = PAGER_WINDOW_UNITS + FERRY_MAX_PAGES_PER_FRAME;
 	p->undo = malloc(p->undo_cap * sizeof(*p->undo));
 	p->zero_hash = calloc(ndev, FERRY_HASH_LEN);
+	p->have = calloc(ndev, sizeof(*p->have));
 	zero = calloc(1, maxunit);
 	if (p->dd == NULL || p->copy == NULL || p->zero_hash == NULL || zero == NULL ||
-	    p->undo == NULL) {
+	    p->undo == NULL || p->have == NULL) {
 		free(zero);
 		pager_fini(p);
 		return ferr_set(e, FERR_NOMEM, "pager: tables for %llu units", (unsigned long long)units);
@@ -49,6 +50,8 @@ pager_fini(struct pager *p)
 	free(p->copy);
 	free(p->zero_hash);
 	free(p->undo);
+	free(p->have);
+	p->have = NULL;
 	p->undo = NULL;
 	p->dd = NULL;
 	p->copy = NULL;
@@ -63,6 +66,59 @@ pager_begin_round(struct pager *p)
 	p->cur_idx = 0;
 	p->rel_idx = 0;
 	memset(&p->round_st, 0, sizeof(p->round_st));
+}
+
+int
+pager_have(struct pager *p, const struct msg_have *h, struct ferr *e)
+{
+	struct source_dev *d = NULL;
+	struct pager_have *ph;
+	uint32_t di, k;
+
+	for (di = 0; di < p->ndev; di++) {
+		if (p->dev[di].desc.id == h->device) {
+			d = &p->dev[di];
+			break;
+		}
+	}
+	if (d == NULL)
+		return ferr_set(e, FERR_PROTO_RANGE, "HAVE: device %u not in the manifest", h->device);
+	ph = &p->have[di];
+	if (h->first != ph->held)
+		return ferr_set(e, FERR_PROTO_RANGE, "HAVE: device %u first %u, expected %llu (each unit "
+		    "once, in order)", h->device, h->first, (unsigned long long)ph->held);
+	if (h->count > d->nunits - ph->held)
+		return ferr_set(e, FERR_PROTO_RANGE, "HAVE: device %u units %u..%llu past its %llu units",
+		    h->device, h->first, (unsigned long long)h->first + h->count - 1,
+		    (unsigned long long)d->nunits);
+	for (k = 0; k < h->count; k++) {
+		uint32_t idx = h->first + k;
+		const uint8_t *hash = h->hashes + (size_t)k * FERRY_HASH_LEN;
+
+		source_set_sent(d, idx, hash);
+		/* The receiver's copy may serve as a reference (section 4.6):
+		 * its content is checked against the hash before it is used. */
+		if (memcmp(hash, p->zero_hash[di], FERRY_HASH_LEN) != 0)
+			dedupe_put(p->dd, hash, d->desc.id, idx);
+	}
+	ph->held += h->count;
+	return 0;
+}
+
+int
+pager_have_complete(const struct pager *p, struct ferr *e)
+{
+	uint32_t di;
+
+	for (di = 0; di < p->ndev; di++) {
+		const struct source_dev *d = &p->dev[di];
+
+		if (p->have[di].held != 0 && p->have[di].held != d->nunits)
+			return ferr_set(e, FERR_PROTO_RANGE, "ACCEPT: HAVE covered %llu of the %llu units "
+			    "of device %u", (unsigned long long)p->have[di].held,
+			    (unsigned long long)d->nunits, d->desc.id);
+	}
+	return 0;
 }
 
 static void
@@ -234,6 +290,12 @@ pager_next_frame(struct pager *p, struct wr *w, uint32_t max_payload)
 			else
 				page_hash(p->seed, p->copy, len, h);
 			if (source_sent_valid(d, idx) && memcmp(d->sent[idx], h, FERRY_HASH_LEN) == 0) {
+				/* In round 1 only units HAVE named can be there already;
+				 * a rescan after a cut does not count them twice. */
+				if (p->round == 1 && idx >= p->have[p->cur_dev].mark) {
+					p->have[p->cur_dev].reused++;
+					p->have[p->cur_dev].mark = (uint64_t)idx + 1;
+				}
 				p->round_st.units_scanned++;
 				p->cur_idx++;
 				continue;

@@ -31,6 +31,13 @@ struct undo_ent {
 	uint8_t valid;
 };
 
+/* Per device: what HAVE said the receiver holds (section 4.19). */
+struct pager_have {
+	uint64_t held;              /* units [0, held) covered by HAVE so far */
+	uint64_t reused;            /* units round 1 found already there */
+	uint64_t mark;              /* round 1 counted units below this */
+};
+
 struct pager {
 	struct source_dev *dev;
 	uint32_t ndev;
@@ -43,6 +50,7 @@ struct pager {
 	uint64_t next_seq;          /* PAGES sequence number to use next */
 	uint8_t *copy;              /* one unit, copied out of the live map */
 	uint8_t (*zero_hash)[FERRY_HASH_LEN]; /* per device, of a full zero unit */
+	struct pager_have *have;    /* per device */
 	struct pager_stats round_st;
 	struct pager_stats total;
 	struct undo_ent *undo;      /* ring of unacknowledged unit changes */
@@ -60,8 +68,22 @@ int pager_init(struct pager *p, struct source_dev *dev, uint32_t ndev, uint64_t 
     struct ferr *e) FERRY_MUST_CHECK;
 void pager_fini(struct pager *p);
 
-/* Start the next round: round 1 sends every unit, later ones the changed. */
+/* Start the next round: round 1 sends every unit the receiver does not
+ * already hold (zeros, or what HAVE said), later ones the changed. */
 void pager_begin_round(struct pager *p);
+
+/* Section 4.19, before round 1: the receiver holds units [first, first +
+ * count) of device id with these hashes (its staging file starts as a
+ * copy of an existing file).  They become what was sent of those units,
+ * so round 1 sends only the units whose content differs, and a unit with
+ * the same content elsewhere may be sent as a reference to them.  Returns
+ * 0, or PROTO_RANGE naming the field: a device not in the manifest, units
+ * not following on from the device's last HAVE (each unit once, in
+ * order), or past the device's end. */
+int pager_have(struct pager *p, const struct msg_have *h, struct ferr *e) FERRY_MUST_CHECK;
+/* At ACCEPT: 0 when every device HAVE named was covered to its end, else
+ * PROTO_RANGE. */
+int pager_have_complete(const struct pager *p, struct ferr *e) FERRY_MUST_CHECK;
 
 /* Append at most one PAGES frame (payload at most max_payload) to w.
  * Returns 1 when a frame was written, 0 when the round has no more units

@@ -77,15 +77,22 @@ check_only_done(struct mig *m)
 		mig_finish(m, rc, "%s", e.msg);
 }
 
+/* Capabilities this sender offers in HELLO: images can always start from
+ * what the receiver already holds (section 4.19); a QEMU stream cannot. */
+static uint32_t
+offered_caps(const struct mig *m)
+{
+	return (m->o->virt != NULL ? FERRY_CAP_DOMAIN : 0) |
+	    (m->q != NULL ? FERRY_CAP_QEMU : FERRY_CAP_REUSE);
+}
+
 void
 phase_link_up(struct mig *m)
 {
 	struct ferr e = { 0 };
 
 	if (m->st == MS_CONNECTING) {
-		struct msg_hello h = { FERRY_VERSION,
-		    (m->o->virt != NULL ? FERRY_CAP_DOMAIN : 0) | (m->q != NULL ? FERRY_CAP_QEMU : 0),
-		    FERRY_MAX_FRAME_DEFAULT, m->seed };
+		struct msg_hello h = { FERRY_VERSION, offered_caps(m), FERRY_MAX_FRAME_DEFAULT, m->seed };
 
 		mig_set_state(m, MS_HELLO);
 		if (link_send(m, enc_hello, &h, 64) != 0)
@@ -208,6 +215,25 @@ read_state(struct mig *m, struct ferr *e)
 	return 0;
 }
 
+/* After round 1: what HAVE saved, per device (section 4.19). */
+static void
+log_reuse(struct mig *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->ndev; i++) {
+		const struct source_dev *d = &m->dev[i];
+		const struct pager_have *h = &m->pg.have[i];
+
+		if (h->held == 0)
+			continue;
+		m->res->units_reused += h->reused;
+		ev_log(m->ev, "reuse: %s: %llu of %llu %s already at the destination", d->desc.name,
+		    (unsigned long long)h->reused, (unsigned long long)d->nunits,
+		    d->desc.kind == DK_MEMORY ? "pages" : "blocks");
+	}
+}
+
 static void
 round_done(struct mig *m)
 {
@@ -223,6 +249,8 @@ round_done(struct mig *m)
 	v = converge_round(&m->cv, &r);
 	emit_round(m, &r);
 	add_totals(m);
+	if (r.round == 1)
+		log_reuse(m);
 	if (m->st == MS_FINAL) {
 		if (read_state(m, &e) != 0) {
 			mig_finish(m, e.code, "%s", e.msg);
@@ -488,6 +516,8 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 		if (msg_welcome_decode(p, h->len, &wel, &e) != 0)
 			break;
 		memcpy(m->session_id, wel.session_id, sizeof(m->session_id));
+		/* Bits this side never offered are not ours to use (4.1). */
+		m->caps = wel.caps & offered_caps(m);
 		m->max_payload = wel.max_frame < FERRY_MAX_FRAME_DEFAULT ? wel.max_frame
 									  : FERRY_MAX_FRAME_DEFAULT;
 		if (resume_key_derive(m->bev, m->session_id, m->resume_key, &e) == 0)
@@ -520,6 +550,8 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 			    (unsigned long long)acc.next_seq);
 			break;
 		}
+		if (m->q == NULL && pager_have_complete(&m->pg, &e) != 0)
+			break;
 		mig_set_state(m, MS_PRECOPY);
 		m->last_ack_ms = mig_now_ms();
 		if (m->q != NULL) {
@@ -576,6 +608,20 @@ phase_frame(struct mig *m, const struct frame_hdr *h, const uint8_t *p)
 		pager_ack(&m->pg, sq.seq);
 		phase_pump(m);
 		return;
+	case FT_HAVE: {
+		struct msg_have hv;
+
+		/* Section 4.19: only with CAP_REUSE, between MANIFEST and ACCEPT. */
+		if (m->st != MS_MANIFEST)
+			goto state;
+		if (!(m->caps & FERRY_CAP_REUSE) || m->q != NULL) {
+			ferr_set(&e, FERR_PROTO_STATE, "HAVE: capability REUSE was not negotiated");
+			break;
+		}
+		if (msg_have_decode(p, h->len, &hv, &e) != 0 || pager_have(&m->pg, &hv, &e) != 0)
+			break;
+		return;
+	}
 	case FT_QRETURN:
 		if (m->q == NULL || (m->st != MS_PRECOPY && m->st != MS_FINAL && m->st != MS_COMMIT_WAIT))
 			goto state;

@@ -235,6 +235,34 @@ describe_pages(struct inspector *in, struct flow *f, const uint8_t *p, size_t n,
 	return describe_entries(in, &r, &h, d, o, e);
 }
 
+/* HAVE (4.19): which units of which device the receiver already holds;
+ * the name and the device's units when the session's MANIFEST is known. */
+static int
+describe_have(struct inspector *in, struct flow *f, const uint8_t *p, size_t n,
+    struct json_object *o, struct ferr *e)
+{
+	const struct dev_desc *d;
+	struct msg_have h;
+	int rc;
+
+	if ((rc = msg_have_decode(p, n, &h, e)) != 0)
+		return rc;
+	put_u64(o, "device", h.device);
+	put_u64(o, "first", h.first);
+	put_u64(o, "count", h.count);
+	if (insp_manifest(in, f) == NULL)
+		return 0;
+	if ((d = find_dev(insp_manifest(in, f), h.device)) == NULL)
+		return ferr_set(e, FERR_PROTO_RANGE, "HAVE: device %u not in the MANIFEST", h.device);
+	put_str(o, "name", d->name);
+	put_u64(o, "units", dev_units(d));
+	if ((uint64_t)h.first + h.count > dev_units(d))
+		return ferr_set(e, FERR_PROTO_RANGE, "HAVE: device %u units %u..%llu past its %llu units",
+		    h.device, h.first, (unsigned long long)h.first + h.count - 1,
+		    (unsigned long long)dev_units(d));
+	return 0;
+}
+
 static int
 describe_text(uint8_t type, const uint8_t *p, size_t n, struct json_object *o, struct ferr *e)
 {
@@ -582,6 +610,7 @@ describe_frame(struct inspector *in, struct flow *f, uint8_t type, const uint8_t
 		}
 		return rc;
 	}
+	case FT_HAVE: return describe_have(in, f, p, n, o, e);
 	default: return ferr_set(e, FERR_PROTO_TYPE, "frame type %u unknown", type);
 	}
 }

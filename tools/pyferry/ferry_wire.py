@@ -48,18 +48,21 @@ RESUME_PROOF_PREFIX = b"ferry resume v1"
 
 (HELLO, WELCOME, MANIFEST, ACCEPT, REFUSE, PAGES, ACK, STATE, COMMIT,
  COMMITTED, ERROR, RESUME, RESUMED, PING, PONG, DOMAIN, CHECKS, QSTREAM,
- QRETURN) = range(1, 20)
+ QRETURN, HAVE) = range(1, 21)
 TYPE_NAMES = {
     HELLO: "HELLO", WELCOME: "WELCOME", MANIFEST: "MANIFEST", ACCEPT: "ACCEPT",
     REFUSE: "REFUSE", PAGES: "PAGES", ACK: "ACK", STATE: "STATE",
     COMMIT: "COMMIT", COMMITTED: "COMMITTED", ERROR: "ERROR",
     RESUME: "RESUME", RESUMED: "RESUMED", PING: "PING", PONG: "PONG",
     DOMAIN: "DOMAIN", CHECKS: "CHECKS", QSTREAM: "QSTREAM", QRETURN: "QRETURN",
+    HAVE: "HAVE",
 }
 # Section 4.1: capability bits; sections 4.15, 4.16: DOMAIN and CHECKS
 CAP_DOMAIN = 1
 CAP_QEMU = 2                            # sections 4.17, 4.18: QSTREAM and QRETURN
-CAPS_KNOWN = CAP_DOMAIN | CAP_QEMU
+CAP_REUSE = 4                           # section 4.19: HAVE
+CAPS_KNOWN = CAP_DOMAIN | CAP_QEMU | CAP_REUSE
+HAVE_HDR_LEN = 12
 DOMAIN_CHECK_ONLY = 1
 DOMAIN_XML_MAX = 1024 * 1024
 HOST_TOKEN_MAX = 63
@@ -87,9 +90,11 @@ PAYLOAD_BOUNDS = {
     ERROR: (6, 6 + TEXT_MAX), RESUME: (60, 60), RESUMED: (20, 20),
     PING: (8, 8), PONG: (8, 8), DOMAIN: (14, None), CHECKS: (15, CHECKS_PAYLOAD_MAX),
     QSTREAM: (20 + QITEM_MIN, None), QRETURN: (9, 8 + QRETURN_MAX),
+    HAVE: (HAVE_HDR_LEN + 16, None),
 }
 S2R = (HELLO, MANIFEST, PAGES, STATE, COMMIT, ERROR, RESUME, PING, PONG, DOMAIN, QSTREAM)
-R2S = (WELCOME, ACCEPT, REFUSE, ACK, COMMITTED, ERROR, RESUMED, PING, PONG, CHECKS, QRETURN)
+R2S = (WELCOME, ACCEPT, REFUSE, ACK, COMMITTED, ERROR, RESUMED, PING, PONG, CHECKS, QRETURN,
+       HAVE)
 HEARTBEAT = (PING, PONG)
 
 CODE_NAMES = {
@@ -331,6 +336,12 @@ def qstream(seq, stream_off, items, count=None):
 
 def qreturn(offset, data):
     return frame(QRETURN, struct.pack(">Q", offset) + data)
+
+
+def have(device, first, hashes, count=None):
+    """HAVE (4.19): hashes is a list of 16-byte hashes of units first.."""
+    return frame(HAVE, struct.pack(">III", device, first, len(hashes) if count is None else count)
+                 + b"".join(hashes))
 
 # ---- lz4 block format (for LZ4 entries) ------------------------------------
 
@@ -638,6 +649,15 @@ def decode(ftype, payload):
         if f["seq"] == 0 or not 1 <= f["count"] <= MAX_ENTRIES:
             raise Malformed("QSTREAM seq %d count %d" % (f["seq"], f["count"]))
         r.p = len(payload)      # items need the session's block table
+    elif ftype == HAVE:
+        f["device"], f["first"], f["count"] = r.take(">III")
+        if f["device"] == 0 or f["count"] == 0:
+            raise Malformed("HAVE device %d count %d" % (f["device"], f["count"]))
+        if len(payload) != HAVE_HDR_LEN + 16 * f["count"]:
+            raise Malformed("HAVE count %d in %d bytes" % (f["count"], len(payload)))
+        if f["first"] + f["count"] > 0xFFFFFFFF:
+            raise Malformed("HAVE first %d + count %d" % (f["first"], f["count"]))
+        r.p = len(payload)
     elif ftype == QRETURN:
         f["offset"] = r.take(">Q")
         f["data_len"] = len(payload) - 8
