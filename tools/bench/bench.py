@@ -598,11 +598,15 @@ AllowTcpForwarding no
         finish(True)
         return res
 
-    def ferry(self, files, dest, guest=None, qemu=None):
+    def ferry(self, files, dest, guest=None, qemu=None, reuse=None):
         """One ferry migration of files into dest.  guest: (Proc, fifo).
         qemu: {"src": QMP socket, "dst": QMP socket} for ferry-send and
-        ferry-recv --qemu-qmp (Q1; files is then unused)."""
+        ferry-recv --qemu-qmp (Q1; files is then unused).  reuse: a function
+        that fills the emptied dest before the receiver starts (not timed);
+        the receiver then runs with --reuse (W5)."""
         rm_rf_contents(dest)
+        if reuse:
+            reuse(dest)
         logs = os.path.join(self.tmp, "logs")
         os.makedirs(logs, exist_ok=True)
         c = self.certs
@@ -612,20 +616,25 @@ AllowTcpForwarding no
         sargv = [f"{self.build}/ferry-send", "--to", "127.0.0.1:PORT",
                  "--cert", f"{c}/sender.pem", "--key", f"{c}/sender.key", "--ca", f"{c}/ca.pem",
                  "--peer-name", "receiver", "--json", "--no-progress"]
+        if reuse:
+            rargv += ["--reuse"]
         if qemu:
             rargv += ["--qemu-qmp", qemu["dst"]]
             sargv += ["--qemu-qmp", qemu["src"]]
         else:
-            sargv += ["--mem", files[0][0]]
-            for p, _ in files[1:]:
-                sargv += ["--disk", p]
+            # The first file is the memory image when it has 4 KiB pages
+            # (W5's disk-only run has no memory image); the rest are disks.
+            for i, (p, u) in enumerate(files):
+                sargv += ["--mem" if i == 0 and u == 4096 else "--disk", p]
         fifo = None
         if guest:
             gp, fifo = guest
             rargv += ["--on-commit", f"printf x > {fifo}"]
             sargv += ["--guest-pid", str(gp.pid), "--cleanup-cmd", f"kill -KILL {gp.pid}"]
         self.commands.setdefault("ferry" + (" (W2, live guest)" if guest else
-                                            " (Q1, QEMU)" if qemu else ""),
+                                            " (Q1, QEMU)" if qemu else
+                                            " (W5, --reuse" + (", disk only)" if len(files) == 1
+                                                                else ")") if reuse else ""),
                                  [shlex.join(rargv), shlex.join(sargv)])
         rout = open(f"{logs}/recv.json", "w+")
         rerr = open(f"{logs}/recv.log", "w+")
@@ -677,7 +686,7 @@ AllowTcpForwarding no
             res["ferry"] = {k: done.get(k) for k in (
                 "wire_bytes", "logical_bytes", "rounds", "downtime_ms", "duration_ms",
                 "pages_zero", "pages_dedup", "pages_lz4", "pages_raw", "qemu",
-                "measured_downtime_ms")}
+                "measured_downtime_ms", "units_reused")}
             res["phases"] = phases(ev, done)
             if fifo:
                 th.join(5)
@@ -897,13 +906,80 @@ AllowTcpForwarding no
             rows["ferry"]["limit_s"] = c["limit_s"]
             shutil.rmtree(d, ignore_errors=True)
 
+    W5_SEED = 505           # which blocks change at the destination, and their bytes
+    W5_PCT = 5              # percent of the disk image's 64 KiB blocks that differ
+
     def w5(self):
-        r = subprocess.run([f"{self.build}/ferry-recv", "--help"], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
-        why = ("not implemented: ferry-recv has no --reuse" if "--reuse" not in r.stdout else
-               "not implemented: ferry-recv has --reuse now, but this bench row is not written yet")
-        logical = self.size(2 * GiB, 65536)
-        self.record("W5", "ferry", [], logical, {"error": why, "not_implemented": True})
+        """A return trip: W1 migrated to a destination that already holds a
+        copy of W1's disk image in which 5% of the 64 KiB blocks differ
+        (random blocks overwritten with random bytes, fixed seed), with
+        ferry-recv --reuse.  The memory image has no copy there and goes in
+        full.  A second configuration migrates only the disk image onto the
+        same prepared destination: target 6 is about the disk image."""
+        w1 = getattr(self, "w1_files", None)
+        if not w1 or not all(os.path.isfile(p) for p, _ in w1):
+            self.w1_files = w1 = self.guest_create(os.path.join(self.tmp, "w1"),
+                                                   self.size(GiB, 4096),
+                                                   self.size(2 * GiB, 65536), 101)
+        disk, bsz = w1[1]
+        disk_size = os.path.getsize(disk)
+        name = os.path.basename(disk)
+        # The destination's old copy, made once; copied into the emptied
+        # destination directory before every run (not timed).
+        old = os.path.join(self.tmp, "w5", name)
+        os.makedirs(os.path.dirname(old), exist_ok=True)
+        run_quiet(["cp", "--sparse=always", disk, old])
+        nblk = disk_size // bsz
+        rng = random.Random(self.W5_SEED)
+        pick = sorted(rng.sample(range(nblk), (nblk * self.W5_PCT + 99) // 100))
+        with open(old, "r+b") as f:
+            for blk in pick:
+                f.seek(blk * bsz)
+                f.write(rng.randbytes(bsz))
+        self.w5_changed, self.w5_blocks, self.w5_disk = len(pick), nblk, disk_size
+        self.commands.setdefault("W5 destination (before every run)", [
+            f"cp --sparse=always {shlex.quote(disk)} DEST/{name}; then {len(pick)} of its "
+            f"{nblk} {bsz // 1024} KiB blocks (random.Random({self.W5_SEED}).sample) "
+            f"overwritten with random bytes from the same generator"])
+        self.notes.append(
+            f"W5: the destination holds W1's disk image ({human(disk_size)}) with {len(pick)} of "
+            f"its {nblk} {bsz // 1024} KiB blocks ({self.W5_PCT}%) overwritten with random bytes "
+            f"(seed {self.W5_SEED}), restored before every run; ferry-recv --reuse; "
+            f"'W5' migrates W1's memory and disk images (the memory image has no copy at the "
+            f"destination), 'W5 disk only' the disk image alone (target 6)")
+
+        def prepare(dest):
+            run_quiet(["cp", "--sparse=always", old, os.path.join(dest, name)])
+
+        configs = [("W5", w1), ("W5 disk only", [w1[1]])]
+        dest = os.path.join(self.tmp, "dest")
+        results = {wl: [] for wl, _ in configs}
+        errors = {wl: None for wl, _ in configs}
+        for i in range(self.runs):
+            for wl, files in configs:
+                if errors[wl]:
+                    continue
+                self.log(f"{wl} run {i + 1}/{self.runs}: ferry --reuse")
+                try:
+                    res = self.ferry(files, dest, reuse=prepare)
+                    reused = (res.get("ferry") or {}).get("units_reused")
+                    res["units_reused"] = reused
+                    if not reused:
+                        raise RuntimeError(f"ferry-send reused no unit (units_reused {reused}): "
+                                           "the destination's copy was not used")
+                    results[wl].append(res)
+                except Exception as ex:   # a failed configuration is reported, not fatal
+                    errors[wl] = one_line(ex)
+                    self.log(f"{wl} ferry: {ex}")
+                finally:
+                    kill_stragglers()
+                    shutil.rmtree(dest, ignore_errors=True)
+        shutil.rmtree(os.path.dirname(old), ignore_errors=True)
+        for wl, files in configs:
+            logical = sum(os.path.getsize(p) for p, _ in files)
+            self.record(wl, "ferry", results[wl], logical,
+                        {"error": errors[wl]} if errors[wl] else
+                        {"disk_bytes": disk_size, "blocks": nblk, "blocks_changed": len(pick)})
 
     # -------------------------------------------------- Q1: a QEMU guest
 
@@ -1148,10 +1224,12 @@ AllowTcpForwarding no
 
 
 def phases(ev, done):
-    """Where a ferry run's time went, from ferry-send's JSON events: round 1,
-    the later pre-copy rounds, the final round (guest paused), and from the
-    end of the final round to "done" (COMMIT, the receiver's checks, fsync,
-    rename, COMMITTED).  Seconds."""
+    """Where a ferry run's time went, from ferry-send's JSON events: from
+    its first event to the start of round 1 (TLS, HELLO, pre-flight; with
+    ferry-recv --reuse also the receiver's copying and hashing of the old
+    images), round 1, the later pre-copy rounds, the final round (guest
+    paused), and from the end of the final round to "done" (COMMIT, the
+    receiver's checks, fsync, rename, COMMITTED).  Seconds."""
     rounds = [e for e in ev if e.get("event") == "round"]
     if not rounds:
         return None
@@ -1159,6 +1237,7 @@ def phases(ev, done):
     final = [r for r in rounds if sw and r["ts_ms"] >= sw[0]["ts_ms"]]
     pre = [r for r in rounds if r not in final]
     return {
+        "start_s": max(0, rounds[0]["ts_ms"] - rounds[0]["duration_ms"] - ev[0]["ts_ms"]) / 1000,
         "round1_s": rounds[0]["duration_ms"] / 1000,
         "later_s": sum(r["duration_ms"] for r in pre[1:]) / 1000,
         "later_n": len(pre[1:]),
@@ -1185,6 +1264,7 @@ def summarize(row):
               "downtime_ms", "anon_send", "anon_recv") + Q_KEYS:
         s[k] = med([r.get(k) for r in runs])
     s["rounds"] = med([r["ferry"]["rounds"] for r in runs if "ferry" in r])
+    s["units_reused"] = med([r.get("units_reused") for r in runs])
     s["ferry_wire"] = med([r["ferry"]["wire_bytes"] for r in runs if "ferry" in r])
     s["ferry_downtime"] = med([r["ferry"]["downtime_ms"] for r in runs if "ferry" in r])
     wire = s["wire_bytes"][0] if s["wire_bytes"][0] is not None else s["ferry_wire"][0]
@@ -1297,6 +1377,33 @@ def target7(rows, get):
     return ("7", "PASS" if ok_w and ok_t and ok_wall else "FAIL", text)
 
 
+def target6(rows, get):
+    """Target 6: W5, a return trip with ferry-recv --reuse.  The target is
+    about the disk image, so it uses the 'W5 disk only' row (the disk image
+    alone onto the prepared destination); the W5 row (memory and disk
+    images) is shown beside it."""
+    d, full = get("W5 disk only"), get("W5")
+    rd, rf = rows.get(("W5 disk only", "ferry")), rows.get(("W5", "ferry"))
+    if not d:
+        errs = [f"{w}: {r['error']}" for w, r in (("W5 disk only", rd), ("W5", rf))
+                if r and r.get("error")]
+        return ("6", "FAIL", "W5 wire bytes <= 8% of the disk image: not measured" +
+                (" (" + "; ".join(errs)[:300] + ")" if errs else " (W5 not run)"))
+    src = "loopback bytes" if d["wire_src"] == "lo" else "ferry's wire_bytes"
+    disk = rd["logical_bytes"]
+    w, lo, hi = d["wire_bytes"] if d["wire_src"] == "lo" else d["ferry_wire"]
+    pct = 100 * w / disk
+    text = (f"W5 disk only (ferry-recv --reuse, the disk image alone; {rd['blocks_changed']} of "
+            f"{rd['blocks']} blocks differ at the destination): wire ({src}) {w / 1e6:.1f} MB "
+            f"[{lo / 1e6:.1f}-{hi / 1e6:.1f}] = {pct:.2f}% of the {human(disk)} disk image "
+            f"(target <= 8%), wall {d['wall_s'][0]:.2f} s, "
+            f"{d['units_reused'][0]:.0f} blocks reused")
+    if full:
+        text += (f"; W5 with the memory image too: wire {full['wire'] / 1e6:.1f} MB for "
+                 f"{human(rf['logical_bytes'])}, wall {full['wall_s'][0]:.2f} s")
+    return ("6", "PASS" if pct <= 8 else "FAIL", text)
+
+
 def targets(b):
     rows = {(r["workload"], r["mover"]): r for r in b.rows}
     res = []
@@ -1370,9 +1477,7 @@ def targets(b):
         add("5a", "W4 scaling: not measured", False)
         add("5b", "W4 receiver peak RSS: not measured", False)
         add("5c", "W4 sender peak RSS: not measured", False)
-    r5 = rows.get(("W5", "ferry"))
-    add("6", "W5 wire bytes <= 8% of the disk image: " +
-        (r5["error"] if r5 else "not run"), False)
+    res.append(target6(rows, get))
     res.append(target7(rows, get))
     return res
 
@@ -1416,14 +1521,16 @@ def report(b, tgts, started, elapsed):
         lines.append(f"| {row['workload']} | {human(row['logical_bytes'])} | " + " | ".join(f) + " |")
     lines.append("")
     lines.append("Where ferry's wall time goes, from ferry-send's `round` and `state` events "
-                 "(medians, seconds): round 1 sends everything; each later pre-copy round "
+                 "(medians, seconds): before round 1 is from ferry-send's first event (TLS, "
+                 "HELLO, pre-flight; in W5 also the receiver copying and hashing its old "
+                 "disk image); round 1 sends everything; each later pre-copy round "
                  "re-reads and re-hashes every unit; the final round runs with the guest paused; "
                  "commit is from the end of the final round to `done` (COMMIT, the receiver's "
                  "digest check, fsync, rename, COMMITTED):")
     lines.append("")
-    lines.append("| workload | size | wall | round 1 | round 1 logical MB/s | later rounds (how many) "
-                 "| final round | commit |")
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines.append("| workload | size | wall | before round 1 | round 1 | round 1 logical MB/s "
+                 "| later rounds (how many) | final round | commit |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for row in b.rows:
         if row["mover"] != "ferry" or row.get("error") or not row["runs"]:
             continue
@@ -1432,7 +1539,8 @@ def report(b, tgts, started, elapsed):
             continue
         m = {k: statistics.median(p[k] for p in ph) for k in ph[0]}
         lines.append(f"| {row['workload']} | {human(row['logical_bytes'])} | "
-                     f"{row['summary']['wall_s'][0]:.2f} | {m['round1_s']:.2f} | "
+                     f"{row['summary']['wall_s'][0]:.2f} | {m['start_s']:.2f} | "
+                     f"{m['round1_s']:.2f} | "
                      f"{row['logical_bytes'] / m['round1_s'] / 1e6:.0f} | "
                      f"{m['later_s']:.2f} ({m['later_n']:.0f}) | {m['final_s']:.2f} | "
                      f"{m['commit_s']:.2f} |")
@@ -1496,8 +1604,17 @@ METHOD = """## How it is measured
   at 5 MiB/s, started 1 s before the migration; W3 is 1 GiB of pseudo-random
   bytes (Python's `random.Random(303)`), migrated as a memory image; W4 are
   `ferry-guest create` memory images of 256 MiB, 1 GiB and 4 GiB (seed 404);
-  W5 needs `ferry-recv --reuse`, which does not exist: reported as not
-  implemented and its target FAILs.
+  W5 is a return trip: the destination directory already holds a copy of
+  W1's disk image in which 5% of the 64 KiB blocks differ (blocks chosen by
+  `random.Random(505).sample`, overwritten with random bytes from the same
+  generator); the copy is made once, not timed, and copied into the emptied
+  destination directory before every run (`cp --sparse=always`, not
+  timed).  `ferry-recv` runs with `--reuse`, so the receiver's copying and
+  hashing of the old image is inside the wall time.  Row `W5` migrates W1's
+  memory and disk images (the memory image has no copy at the destination
+  and goes in full); row `W5 disk only` migrates the disk image alone onto
+  the same prepared destination, and target 6 uses its median wire bytes
+  against the disk image's size.
 - **Q1, a QEMU guest** (target 7): QEMU (`qemu-system-x86_64`, q35, TCG,
   one vCPU, `-nodefaults`) boots the test guest kernel
   (`tests/qemu-guest/kernel.c`) with `-append nofill` on a
