@@ -56,8 +56,40 @@ sock_drain_close(int fd, unsigned int timeout_ms)
 
 struct drain {
 	struct event *ev;
+	struct event_base *base;
 	int fd;
+	struct drain *next, *prev;
 };
+
+/* Drains in progress, so that a program that ends before they time out
+ * can close them (sock_drain_finish). */
+static struct drain *drains;
+
+static void
+drain_free(struct drain *dr)
+{
+	if (dr->prev != NULL)
+		dr->prev->next = dr->next;
+	else
+		drains = dr->next;
+	if (dr->next != NULL)
+		dr->next->prev = dr->prev;
+	event_free(dr->ev);
+	close(dr->fd);
+	free(dr);
+}
+
+void
+sock_drain_finish(struct event_base *base)
+{
+	struct drain *dr = drains, *next;
+
+	for (; dr != NULL; dr = next) {
+		next = dr->next;
+		if (dr->base == base)
+			drain_free(dr);
+	}
+}
 
 static void
 on_drain(evutil_socket_t fd, short what, void *arg)
@@ -72,9 +104,7 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;     /* more may come: keep draining until EOF or timeout */
 	}
-	event_free(dr->ev);
-	close(dr->fd);
-	free(dr);
+	drain_free(dr);
 }
 
 void
@@ -89,11 +119,17 @@ sock_drain_close_async(struct event_base *base, int fd, unsigned int timeout_ms)
 		return;
 	}
 	dr->fd = fd;
+	dr->base = base;
 	dr->ev = event_new(base, fd, EV_READ | EV_PERSIST | EV_TIMEOUT, on_drain, dr);
 	if (dr->ev == NULL) {
 		close(fd);
 		free(dr);
 		return;
 	}
+	dr->prev = NULL;
+	dr->next = drains;
+	if (drains != NULL)
+		drains->prev = dr;
+	drains = dr;
 	event_add(dr->ev, &tv);
 }

@@ -24,5 +24,7 @@ int sock_bind_device(int fd, const char *ifname, struct ferr *e) FERRY_MUST_CHEC
 void sock_drain_close(int fd, unsigned int timeout_ms);
 struct event_base;
 void sock_drain_close_async(struct event_base *base, int fd, unsigned int timeout_ms);
+/* Close the drains still running on base (before event_base_free). */
+void sock_drain_finish(struct event_base *base);
 
 #endif

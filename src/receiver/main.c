@@ -460,8 +460,10 @@ out:
 	metrics_server_free(d.metrics);
 	if (d.lst != NULL)
 		evconnlistener_free(d.lst);
-	if (d.base != NULL)
+	if (d.base != NULL) {
+		sock_drain_finish(d.base);
 		event_base_free(d.base);
+	}
 	tls_ctx_free(d.tls);
 	framedump_dir_free(d.dump);
 	virt_free(d.virt);
