@@ -1,7 +1,8 @@
 /* Fuzz target: the receiver session state machine (src/receiver/rsess.c),
  * fed a sender's byte stream in chunks, with an in-memory sink; with flag
  * 0x80 also its QEMU stream mode (src/receiver/qrebuild.c, PROTOCOL.md
- * 4.17, 4.18).
+ * 4.17, 4.18); with the reuse bit its return trips (CAP_REUSE, HAVE,
+ * rsess_reuse_step: PROTOCOL.md 4.19).
  *
  * Input layout:
  *   u8 flags     bit 0: rsess_resume at the end of the stream
@@ -14,20 +15,30 @@
  *                bit 6: the domain's checks fail
  *                bit 7: the sink takes QEMU streams (qemu_blocks and
  *                       qemu_out set, FERRY_CAP_QEMU offered)
- *   u8 fail_at   without bit 7: the sink's Nth write/read/state call fails
- *                (0 = never); with bit 7: bits 0-5 the Nth write/read/
- *                state/qemu_blocks/qemu_out call fails (0 = never), bits
- *                6-7 the return path: after each feed that leaves the
- *                session RECEIVING, rsess_qreturn gets 1..16 bytes (1),
- *                0..4096 bytes (2; 0 only once some were given: 0
- *                first is UB in rsess_qreturn, reported), or (3) first
- *                FERRY_QRETURN_MAX - 32 + seed % 64 bytes (up to 31 past
- *                the limit), then 1..16; the byte at return-path offset i
- *                is a function of i and the seed byte
+ *   u8 fail_at   without bit 7: bits 0-6 the sink's Nth write/read/state/
+ *                reuse call fails (0 = never), bit 7 the reuse bit; with
+ *                bit 7: bits 0-4 the Nth write/read/state/reuse/
+ *                qemu_blocks/qemu_out call fails (0 = never), bit 5 the
+ *                reuse bit, bits 6-7 the return path: after each feed
+ *                that leaves the session RECEIVING, rsess_qreturn gets
+ *                1..16 bytes (1), 0..4096 bytes (2; 0 only once some were
+ *                given: 0 first is UB in rsess_qreturn, reported), or (3)
+ *                first FERRY_QRETURN_MAX - 32 + seed % 64 bytes (up to 31
+ *                past the limit), then 1..16; the byte at return-path
+ *                offset i is a function of i and the seed byte
  *   u8 chunking  0: the whole stream in one rsess_feed; else chunk sizes
  *                from 1 to 2^(chunking % 16) bytes, drawn from a PRNG
  *                seeded with this byte and the next
- *   u8 seed
+ *   u8 seed      with the reuse bit: bits 0-3 which devices have an
+ *                existing destination file (manifest index i when bit
+ *                i % 4 is set), whose bytes are a function of the seed
+ *                byte, the index and the offset (old_byte, and
+ *                old_unit in make_seeds.py); bits 4-6 the budget of each
+ *                rsess_reuse_step: 0 none (one unit a step), 1-6 drawn
+ *                from [0, 2^(10 + 2 * b)) by a PRNG seeded with this byte
+ *                and chunking, 7 unlimited; bit 7: one step after each
+ *                feed (the REUSING state then spans feeds), else steps
+ *                until the state changes
  *   bytes        the stream: frames as a sender sends them
  *
  * The sink keeps devices in memory and accepts manifests of at most 1 MiB
@@ -37,15 +48,36 @@
  * block list of at most 1 MiB (its RAM mirror, in memory; more is an
  * FERR_IO from qemu_blocks, as a receiver short of space), and keeps of
  * the rebuilt stream only its length and XXH3-128 digest (session seed).
+ * CAP_REUSE is always in the session's configuration, but the sink has the
+ * reuse op (and so the capability is negotiated) only with the reuse
+ * bit.  Its reuse op then behaves as staging.c's: for a device with an
+ * existing file, copy units [first, first + count) of it into the staging
+ * bytes and give their keyed hashes (a short last unit over its real
+ * length), else 0 on the first call.  With the reuse bit, while the
+ * session is before RECEIVING the stream is fed one frame at a time, as
+ * the daemon (rconn.c) does, with reuse steps between frames; the steps
+ * left when the stream ends are run then (unless flag bit 2 aborts the
+ * session first).
  *
  * Invariants checked (any violation aborts):
  * - the sink: accept at most once; write, read and state only between
- *   accept and the end, whole units inside a declared device (or inside
- *   the state blob); commit at most once, and only when the bytes the sink
- *   holds have the digests the session verified; abort at most once, only
- *   after accept, never after a successful commit, and exactly once by
- *   the time the session is freed unless it committed; an error from any
- *   sink op ends the session (FAILED, rsess_feed returns that error);
+ *   accept and the end, in RECEIVING, whole units inside a declared
+ *   device (or inside the state blob); commit at most once, and only when
+ *   the bytes the sink holds have the digests the session verified; abort
+ *   at most once, only after accept, never after a successful commit, and
+ *   exactly once by the time the session is freed unless it committed; an
+ *   error from any sink op ends the session (FAILED, rsess_feed or
+ *   rsess_reuse_step returns that error);
+ * - reuse: the reuse op only in REUSING (so only with CAP_REUSE
+ *   negotiated, never in a QEMU session), devices in manifest order, each
+ *   asked from unit 0 and then continued where the last call ended, up to
+ *   its last unit, never again after answering 0; each step that leaves
+ *   the session REUSING offers at least one unit, and a step offers at
+ *   most its budget (units x unit bytes) or a single unit; ACCEPT only
+ *   once every device was asked and each one reused is covered; the units
+ *   of a reused device count as written (a ZERO entry writes zeros over
+ *   them: the sink's digest check at commit sees it otherwise), and
+ *   rsess_reuse_step outside REUSING is refused with nothing changed;
  * - QEMU mode: a DK_QEMU manifest only when the sink offered the
  *   capability, with one device of unit 4096 and no state; qemu_blocks
  *   once, qemu_out only between accept and the end, and only in a QEMU
@@ -63,14 +95,20 @@
  *   no sink op; with 0, what it left unconsumed is part of one frame whose
  *   header it accepted;
  * - output: whole frames, each decodes (header in the receiver-to-sender
- *   direction, within FERRY_MAX_FRAME_MIN, payload by its decoder) and
- *   they come in protocol order: WELCOME first (capabilities among those
- *   offered), then ACCEPT or REFUSE, ACKs numbered 1, 2, 3..., COMMITTED
- *   for the last ACK, nothing after ERROR, REFUSE or COMMITTED but
- *   RESUMED; RESUMED tells the state as it is; QRETURN only in a QEMU
+ *   direction, within FERRY_MAX_FRAME_MIN, HAVE within the maximum the
+ *   sender's HELLO announced, payload by its decoder) and they come in
+ *   protocol order: WELCOME first (capabilities: those of the HELLO that
+ *   the sink offers), then ACCEPT or REFUSE, ACKs numbered 1, 2, 3...,
+ *   COMMITTED for the last ACK, nothing after ERROR, REFUSE or COMMITTED
+ *   but RESUMED; RESUMED tells the state as it is; QRETURN only in a QEMU
  *   session, contiguous from offset 0 on each connection (again from 0
- *   after RESUMED), carrying the bytes given to rsess_qreturn, all of them
- *   by the end of each drain while RECEIVING. */
+ *   after RESUMED), carrying the bytes given to rsess_qreturn, all of
+ *   them by the end of each drain while RECEIVING; HAVE only with
+ *   CAP_REUSE, between WELCOME (and CHECKS, when there is one) and
+ *   ACCEPT, for devices the sink reused, in manifest order, each device's
+ *   units in order and each once, with hashes equal to page_hash (session
+ *   seed) of what the sink holds and to what its reuse op gave, their
+ *   count the session's units_offered. */
 #include "fuzz_common.h"
 
 #include "pagehash.h"
@@ -82,6 +120,14 @@
 #define FZ_QMIRROR_MAX (1u << 20)       /* QEMU mode: RAM blocks the sink mirrors */
 
 /* ---- the in-memory sink ---- */
+
+/* Reuse mode: where the reuse op stands with a device. */
+enum reuse_dev {
+	RD_NONE = 0,            /* not asked yet */
+	RD_DECLINED,            /* no existing file: answered 0 */
+	RD_COPYING,             /* copied up to rnext */
+	RD_DONE,                /* copied to the last unit */
+};
 
 struct fsink {
 	/* behaviour */
@@ -120,6 +166,15 @@ struct fsink {
 	uint32_t pend_blk;
 	uint64_t pend_off;
 	const struct rsess *sess;
+
+	/* reuse (the reuse bit): existing destination files */
+	int reuse;              /* the reuse op is in the ops */
+	uint8_t old_salt;       /* the seed byte: which devices, what bytes */
+	unsigned reuse_calls;
+	uint32_t rcur;          /* device the reuse op works on */
+	enum reuse_dev rstate[FERRY_MAX_DEVICES];
+	uint64_t rnext[FERRY_MAX_DEVICES];      /* next unit to copy */
+	uint8_t (*rhash[FERRY_MAX_DEVICES])[FERRY_HASH_LEN]; /* hashes given */
 };
 
 static int
@@ -211,6 +266,7 @@ static void
 check_unit_range(const struct fsink *f, uint32_t dev, uint64_t off, uint32_t len)
 {
 	FZ_CHECK(f->accepted && !f->aborted && !f->committed);
+	FZ_CHECK(rsess_state(f->sess) == RS_RECEIVING);
 	FZ_CHECK(dev < f->ndev);
 	FZ_CHECK(off <= f->size[dev] && len <= f->size[dev] - off);
 	FZ_CHECK(len >= 1);
@@ -290,6 +346,7 @@ fs_state(void *ctx, uint64_t off, const uint8_t *p, uint32_t len, struct ferr *e
 
 	f->ops++;
 	FZ_CHECK(f->accepted && !f->aborted && !f->committed && !f->qsession);
+	FZ_CHECK(rsess_state(f->sess) == RS_RECEIVING);
 	FZ_CHECK(off <= f->state_size && len <= f->state_size - off);
 	FZ_CHECK(len >= 1 && off == f->state_hwm);        /* in order, no gaps */
 	if ((rc = inject(f, "state", e)) != 0)
@@ -297,6 +354,76 @@ fs_state(void *ctx, uint64_t off, const uint8_t *p, uint32_t len, struct ferr *e
 	memcpy(f->state + off, p, len);
 	f->state_hwm = off + len;
 	return 0;
+}
+
+/* Reuse mode: byte j of unit u of the existing destination file of
+ * device index dev, for seed byte salt (old_unit in make_seeds.py is the
+ * same function).  Units of one device differ; one in five is zeros. */
+static uint8_t
+old_byte(uint8_t salt, uint32_t dev, uint64_t u, uint32_t j)
+{
+	uint32_t k = (uint32_t)u * 7u + dev * 13u + salt;
+
+	if (k % 5 == 0)
+		return 0;
+	return (uint8_t)(j * (2 * (k % 16) + 1) + k);
+}
+
+/* Section 4.19, as staging.c's sink_reuse: for a device with an existing
+ * file, copy its units [first, first + count) into the staging bytes and
+ * give their keyed hashes as copied; 0 on the first call for a device
+ * without one. */
+static int
+fs_reuse(void *ctx, uint32_t dev, uint64_t first, uint32_t count,
+    uint8_t (*hash)[FERRY_HASH_LEN], struct ferr *e)
+{
+	struct fsink *f = ctx;
+	uint64_t nu, u;
+	uint32_t j, k;
+	int rc;
+
+	f->ops++;
+	f->reuse_calls++;
+	FZ_CHECK(f->reuse && f->accepted && !f->aborted && !f->committed && !f->qsession);
+	FZ_CHECK(rsess_state(f->sess) == RS_REUSING);
+	/* Devices in manifest order: all before this one are finished. */
+	FZ_CHECK(dev < f->ndev && dev >= f->rcur);
+	for (; f->rcur < dev; f->rcur++)
+		FZ_CHECK(f->rstate[f->rcur] == RD_DECLINED || f->rstate[f->rcur] == RD_DONE);
+	nu = f->size[dev] / f->unit[dev] + (f->size[dev] % f->unit[dev] != 0);
+	FZ_CHECK(count >= 1 && first < nu && count <= nu - first);
+	if (f->rstate[dev] == RD_NONE)
+		FZ_CHECK(first == 0);
+	else
+		FZ_CHECK(f->rstate[dev] == RD_COPYING && first == f->rnext[dev]);
+	if ((rc = inject(f, "reuse", e)) != 0)
+		return rc;
+	if (f->rstate[dev] == RD_NONE && !((f->old_salt >> (dev % 4)) & 1)) {
+		f->rstate[dev] = RD_DECLINED;
+		return 0;
+	}
+	if (f->rhash[dev] == NULL) {
+		f->rhash[dev] = calloc((size_t)nu, FERRY_HASH_LEN);
+		FZ_CHECK(f->rhash[dev] != NULL);
+	}
+	for (k = 0; k < count; k++) {
+		uint8_t *p;
+		uint32_t len;
+
+		u = first + k;
+		p = f->dev[dev] + u * f->unit[dev];
+		len = f->size[dev] - u * f->unit[dev] < f->unit[dev]
+		    ? (uint32_t)(f->size[dev] - u * f->unit[dev]) : f->unit[dev];
+		for (j = 0; j < len; j++) {
+			FZ_CHECK(p[j] == 0);    /* nothing wrote staging before */
+			p[j] = old_byte(f->old_salt, dev, u, j);
+		}
+		page_hash(f->seed, p, len, hash[k]);
+		memcpy(f->rhash[dev][u], hash[k], FERRY_HASH_LEN);
+	}
+	f->rnext[dev] = first + count;
+	f->rstate[dev] = f->rnext[dev] == nu ? RD_DONE : RD_COPYING;
+	return 1;
 }
 
 /* Section 5.2 over a byte image cut into units of `unit` bytes. */
@@ -511,6 +638,8 @@ fsink_release(struct fsink *f)
 	free(f->state);
 	for (i = 0; i < f->nblocks; i++)
 		free(f->mirror[i]);
+	for (i = 0; i < FERRY_MAX_DEVICES; i++)
+		free(f->rhash[i]);
 	free(f->blocks);
 	digest_free(f->qdg);
 }
@@ -539,7 +668,101 @@ struct peer {
 	uint8_t qr_salt;        /* the seed byte */
 	uint64_t qr_given;      /* bytes rsess_qreturn took */
 	uint64_t qret_off;      /* next QRETURN offset on this connection */
+	/* the HELLO and the return trips */
+	const uint8_t *stream;  /* the sender's bytes, */
+	size_t fed;             /* how many of them rsess_feed was given */
+	uint32_t sender_max;    /* max_frame of the sender's HELLO */
+	uint32_t have_dev;      /* device index of the last HAVE */
+	uint64_t have_next[FERRY_MAX_DEVICES];  /* units HAVE covered */
+	uint64_t have_units, have_bytes;        /* all HAVE: units, units x unit */
 };
+
+/* The HELLO the session answered: the first one in the stream, since
+ * before it only PING and PONG are accepted. */
+static void
+sender_hello(struct peer *pr, struct msg_hello *h)
+{
+	size_t off = 0;
+
+	while (pr->fed - off >= FERRY_FRAME_HDR_LEN) {
+		uint32_t len = fz_be32(pr->stream + off + 4);
+		struct ferr e = { 0 };
+
+		FZ_CHECK(len <= pr->fed - off - FERRY_FRAME_HDR_LEN);
+		if (pr->stream[off] == FT_HELLO) {
+			FZ_CHECK(msg_hello_decode(pr->stream + off + FERRY_FRAME_HDR_LEN, len, h, &e) == 0);
+			return;
+		}
+		FZ_CHECK(pr->stream[off] == FT_PING || pr->stream[off] == FT_PONG);
+		off += FERRY_FRAME_HDR_LEN + (size_t)len;
+	}
+	FZ_CHECK(!"WELCOME without a HELLO");
+}
+
+/* HAVE (4.19): with CAP_REUSE, after WELCOME (and CHECKS) and before
+ * ACCEPT, within the sender's maximum, for a device the sink reused:
+ * devices in manifest order, units in order and each once, each hash the
+ * keyed hash of what the sink holds, as its reuse op gave it. */
+static void
+check_have(struct rsess *s, struct peer *pr, const struct fsink *f, const uint8_t *p,
+    uint32_t n)
+{
+	const struct msg_manifest *m = rsess_manifest(s);
+	struct msg_have hv;
+	struct ferr e = { 0 };
+	uint32_t di, unit, k;
+	uint64_t nu;
+
+	FZ_CHECK(pr->welcomed && !pr->answered && (pr->caps & FERRY_CAP_REUSE));
+	FZ_CHECK(f->accepted && !f->qsession && m != NULL && m->ndev == f->ndev);
+	FZ_CHECK(f->domain_calls == 0 || pr->checked);
+	FZ_CHECK(n <= pr->sender_max);
+	FZ_CHECK(msg_have_decode(p, n, &hv, &e) == 0);
+	for (di = 0; di < m->ndev && m->dev[di].id != hv.device; di++)
+		;
+	FZ_CHECK(di < m->ndev);
+	FZ_CHECK(f->rstate[di] == RD_COPYING || f->rstate[di] == RD_DONE);
+	nu = dev_units(&m->dev[di]);
+	unit = m->dev[di].unit;
+	/* One device after the other, in manifest order. */
+	FZ_CHECK(di >= pr->have_dev);
+	if (di != pr->have_dev)
+		FZ_CHECK(pr->have_next[pr->have_dev] == 0 ||
+		    pr->have_next[pr->have_dev] == dev_units(&m->dev[pr->have_dev]));
+	pr->have_dev = di;
+	FZ_CHECK(hv.first == pr->have_next[di] && hv.count <= nu - hv.first);
+	FZ_CHECK(hv.count <= msg_have_max_count(pr->sender_max));
+	for (k = 0; k < hv.count; k++) {
+		uint64_t u = (uint64_t)hv.first + k;
+		uint8_t h[FERRY_HASH_LEN];
+
+		page_hash(f->seed, f->dev[di] + u * unit, dev_unit_len(&m->dev[di], u), h);
+		FZ_CHECK(memcmp(h, hv.hashes + (size_t)k * FERRY_HASH_LEN, FERRY_HASH_LEN) == 0);
+		FZ_CHECK(memcmp(f->rhash[di][u], h, FERRY_HASH_LEN) == 0);
+	}
+	pr->have_next[di] += hv.count;
+	pr->have_units += hv.count;
+	pr->have_bytes += (uint64_t)hv.count * unit;
+}
+
+/* ACCEPT: with CAP_REUSE (an image session), every device was asked and
+ * each one reused is covered to its last unit; else no HAVE. */
+static void
+check_covered(const struct peer *pr, const struct fsink *f)
+{
+	uint32_t i;
+
+	if (!(pr->caps & FERRY_CAP_REUSE) || f->qsession) {
+		FZ_CHECK(pr->have_units == 0 && f->reuse_calls == 0);
+		return;
+	}
+	for (i = 0; i < f->ndev; i++) {
+		uint64_t nu = f->size[i] / f->unit[i] + (f->size[i] % f->unit[i] != 0);
+
+		FZ_CHECK(f->rstate[i] == RD_DECLINED || f->rstate[i] == RD_DONE);
+		FZ_CHECK(pr->have_next[i] == (f->rstate[i] == RD_DONE ? nu : 0));
+	}
+}
 
 /* The byte at return-path offset i. */
 static uint8_t
@@ -579,8 +802,10 @@ drain(struct rsess *s, struct peer *pr, const struct fsink *f, int expect_resume
 		struct ferr e = { 0 };
 		uint8_t *payload;
 
-		FZ_CHECK(frame_decode_hdr(p, len, FERRY_MAX_FRAME_MIN, FDIR_R2S, &h, &e) == 0);
+		FZ_CHECK(frame_decode_hdr(p, len, FERRY_MAX_FRAME_LIMIT, FDIR_R2S, &h, &e) == 0);
 		FZ_CHECK(h.len <= len - FERRY_FRAME_HDR_LEN);
+		/* HAVE may be as long as the sender accepts (check_have). */
+		FZ_CHECK(h.type == FT_HAVE || h.len <= FERRY_MAX_FRAME_MIN);
 		payload = fz_dup(p + FERRY_FRAME_HDR_LEN, h.len);
 		FZ_CHECK(fz_check_payload(h.type, payload, h.len, &e) == 0);
 		/* Order: RESUMED only when asked, as the first frame of the
@@ -606,14 +831,19 @@ drain(struct rsess *s, struct peer *pr, const struct fsink *f, int expect_resume
 		switch (h.type) {
 		case FT_WELCOME: {
 			struct msg_welcome w;
+			struct msg_hello hello;
 			uint8_t sid[16];
 
 			FZ_CHECK(!pr->welcomed);
 			pr->welcomed = 1;
 			FZ_CHECK(msg_welcome_decode(payload, h.len, &w, &e) == 0);
-			/* Only what this version knows (and the harness offers). */
+			/* Only what this version knows (and the harness offers):
+			 * what the HELLO asked for and the sink can do. */
 			FZ_CHECK(w.max_frame == pr->max_frame && (w.caps & ~FERRY_CAPS_KNOWN) == 0);
 			FZ_CHECK((w.caps & ~pr->caps_offered) == 0);
+			sender_hello(pr, &hello);
+			FZ_CHECK(w.caps == (hello.caps & pr->caps_offered));
+			pr->sender_max = hello.max_frame;
 			pr->caps = w.caps;
 			fz_random(sid, sizeof(sid));
 			FZ_CHECK(memcmp(sid, w.session_id, 16) == 0);
@@ -623,6 +853,8 @@ drain(struct rsess *s, struct peer *pr, const struct fsink *f, int expect_resume
 		case FT_ACCEPT:
 			FZ_CHECK(pr->welcomed && !pr->answered && f->accepted);
 			FZ_CHECK(!f->qsession || (pr->caps & FERRY_CAP_QEMU));
+			FZ_CHECK(rsess_state(s) != RS_REUSING);
+			check_covered(pr, f);
 			pr->answered = 1;
 			break;
 		case FT_REFUSE:
@@ -667,6 +899,9 @@ drain(struct rsess *s, struct peer *pr, const struct fsink *f, int expect_resume
 		case FT_QRETURN:
 			check_qreturn(s, pr, f, payload, h.len);
 			break;
+		case FT_HAVE:
+			check_have(s, pr, f, payload, h.len);
+			break;
 		case FT_PONG:
 		case FT_RESUMED:
 			break;
@@ -685,13 +920,18 @@ drain(struct rsess *s, struct peer *pr, const struct fsink *f, int expect_resume
 
 /* After a feed: the session and sink agree about how things stand. */
 static void
-check_state(struct rsess *s, const struct fsink *f)
+check_state(struct rsess *s, const struct peer *pr, const struct fsink *f)
 {
 	enum rsess_state st = rsess_state(s);
 
 	FZ_CHECK(st >= RS_WAIT_HELLO && st <= RS_FAILED);
 	FZ_CHECK((st == RS_COMMITTED) == (f->committed != 0));
 	FZ_CHECK(st != RS_RECEIVING || (f->accepted && !f->aborted));
+	/* REUSING: an accepted image session with CAP_REUSE, before ACCEPT. */
+	if (st == RS_REUSING)
+		FZ_CHECK(f->reuse && f->accepted && !f->aborted && !f->qsession &&
+		    (pr->caps & FERRY_CAP_REUSE) && pr->welcomed && !pr->answered);
+	FZ_CHECK(rsess_stats(s)->units_offered == pr->have_units);
 	if (f->aborted)
 		FZ_CHECK(st == RS_FAILED);
 	if (st == RS_FAILED)
@@ -779,7 +1019,7 @@ qreturn_now(struct rsess *s, struct peer *pr, struct fsink *f, unsigned mode, un
 		pr->qr_given += n;
 	}
 	drain(s, pr, f, 0);
-	check_state(s, f);
+	check_state(s, pr, f);
 	return rc;
 }
 
@@ -792,17 +1032,74 @@ xorshift32(uint32_t *x)
 	return *x;
 }
 
+/* rsess_reuse_step outside REUSING: refused, nothing changes, nothing is
+ * queued, no sink op runs. */
+static void
+reuse_refused(struct rsess *s, const struct fsink *f)
+{
+	enum rsess_state st = rsess_state(s);
+	unsigned ops = f->ops;
+	struct ferr e = { 0 };
+	size_t len, before;
+	int rc;
+
+	(void)rsess_output(s, &before);
+	rc = rsess_reuse_step(s, UINT64_MAX, &e);
+	FZ_CHECK(rc < 0 && e.code == rc);
+	(void)rsess_output(s, &len);
+	FZ_CHECK(len == before && rsess_state(s) == st && f->ops == ops);
+}
+
+/* Section 4.19: the daemon's reuse steps while the session is REUSING,
+ * each with a budget from the seed byte's bits 4-6; all of them until the
+ * state changes, or one.  Returns 0, or the error that failed the
+ * session. */
+static int
+reuse_steps(struct rsess *s, struct peer *pr, struct fsink *f, uint32_t *prng, int all)
+{
+	unsigned mode = (f->old_salt >> 4) & 7;
+
+	do {
+		struct ferr e = { 0 };
+		uint64_t budget, units = pr->have_units, bytes = pr->have_bytes;
+		unsigned aborts = f->abort_calls;
+		enum rsess_state st;
+		int rc;
+
+		budget = mode == 0 ? 0 : mode == 7 ? UINT64_MAX
+		    : xorshift32(prng) % (1u << (10 + 2 * mode));
+		rc = rsess_reuse_step(s, budget, &e);
+		drain(s, pr, f, 0);
+		check_state(s, pr, f);
+		st = rsess_state(s);
+		if (rc != 0) {
+			FZ_CHECK(rc < 0 && e.code == rc && st == RS_FAILED);
+			FZ_CHECK(f->abort_calls == aborts + 1);
+			/* A sink's error is the one the session ends with. */
+			FZ_CHECK(!f->op_failed || rc == f->fail_code);
+			return rc;
+		}
+		FZ_CHECK(!f->op_failed && f->abort_calls == aborts);
+		FZ_CHECK(st == RS_REUSING || st == RS_RECEIVING);
+		/* Every step moves on: at least one unit, about its budget. */
+		FZ_CHECK(st == RS_RECEIVING || pr->have_units > units);
+		FZ_CHECK(pr->have_bytes - bytes <= budget || pr->have_units - units == 1);
+	} while (all && rsess_state(s) == RS_REUSING);
+	return 0;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fsink f;
 	struct peer pr;
 	struct rsess_config cfg;
+	struct rsess_sink_ops ops;
 	struct rsess *s;
 	const uint8_t *stream;
 	size_t slen, pos = 0, avail = 0;
 	uint8_t flags, chunking;
-	uint32_t prng;
+	uint32_t prng, rprng;
 	int feeds = 0, rc = 0, detached = 0;
 	unsigned qr_mode = 0, qr_calls = 0;
 
@@ -811,71 +1108,112 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	flags = data[0];
 	chunking = data[2];
 	prng = ((uint32_t)data[2] << 8 | data[3]) * 2654435761u + 1;
+	rprng = ((uint32_t)data[3] << 8 | data[2]) * 2246822519u | 1;
 	stream = data + 4;
 	slen = size - 4;
 
 	memset(&f, 0, sizeof(f));
 	f.refuse = (flags >> 5) & 1;
 	f.commit_fails = (flags >> 4) & 1;
-	f.fail_at = data[1];
+	f.fail_at = data[1] & 0x7f;
+	f.reuse = data[1] >> 7;
 	f.domain_fails = (flags >> 6) & 1;
 	f.qemu_ops = (flags >> 7) & 1;
 	if (f.qemu_ops) {
-		f.fail_at = data[1] & 0x3f;
+		f.fail_at = data[1] & 0x1f;
+		f.reuse = (data[1] >> 5) & 1;
 		qr_mode = data[1] >> 6;
 	}
+	f.old_salt = data[3];
 	memset(&pr, 0, sizeof(pr));
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.max_frame = (flags & 8) ? FERRY_MAX_FRAME_LIMIT : FERRY_MAX_FRAME_DEFAULT;
 	cfg.random = fz_random;
-	cfg.caps = FERRY_CAP_DOMAIN | (f.qemu_ops ? FERRY_CAP_QEMU : 0);
+	/* Every capability: the session offers only those its ops allow. */
+	cfg.caps = FERRY_CAP_DOMAIN | FERRY_CAP_QEMU | FERRY_CAP_REUSE;
+	ops = f.qemu_ops ? fsink_qemu_ops : fsink_ops;
+	if (f.reuse)
+		ops.reuse = fs_reuse;
 	pr.max_frame = cfg.max_frame;
-	pr.caps_offered = cfg.caps;
+	pr.caps_offered = FERRY_CAP_DOMAIN | (f.qemu_ops ? FERRY_CAP_QEMU : 0) |
+	    (f.reuse ? FERRY_CAP_REUSE : 0);
 	pr.qr_salt = data[3];
-	s = rsess_new(&cfg, f.qemu_ops ? &fsink_qemu_ops : &fsink_ops, &f);
+	pr.stream = stream;
+	s = rsess_new(&cfg, &ops, &f);
 	FZ_CHECK(s != NULL);
 	f.sess = s;
 	FZ_CHECK(rsess_state(s) == RS_WAIT_HELLO);
 	if (qr_mode != 0)
 		qreturn_refused(s, &f);
+	if (f.reuse)
+		reuse_refused(s, &f);
 
 	while (avail < slen) {
-		size_t step, used = (size_t)-1, n;
-		struct ferr e = { 0 };
-		uint8_t *buf;
+		size_t step, used, n;
+		int cut;
 
 		if (chunking == 0 || ++feeds >= FZ_MAX_FEEDS)
 			step = slen - avail;
 		else
 			step = 1 + xorshift32(&prng) % (1u << (chunking % 16));
 		avail = step > slen - avail ? slen : avail + step;
-		n = avail - pos;
-		buf = fz_dup(stream + pos, n);
-		rc = rsess_feed(s, buf, n, &used, &e);
-		free(buf);
-		FZ_CHECK(used <= n);
-		FZ_CHECK(rc != FERR_NEED_MORE);
-		drain(s, &pr, &f, 0);
-		check_state(s, &f);
-		pos += used;
-		if (rc != 0) {
-			FZ_CHECK(rc < 0 && e.code == rc);
-			FZ_CHECK(rsess_state(s) == RS_FAILED || rsess_state(s) == RS_COMMITTED);
-			/* A sink's error is the one the session ends with. */
-			FZ_CHECK(!f.op_failed || rc == f.fail_code);
+		/* Feed what has arrived.  With the reuse bit, before ACCEPT one
+		 * frame at a time, as the daemon does, with reuse steps in
+		 * between. */
+		do {
+			struct ferr e = { 0 };
+			enum rsess_state st = rsess_state(s);
+			uint8_t *buf;
+
+			n = avail - pos;
+			cut = 0;
+			used = (size_t)-1;
+			if (f.reuse && n >= FERRY_FRAME_HDR_LEN &&
+			    (st == RS_WAIT_HELLO || st == RS_WAIT_MANIFEST || st == RS_REUSING)) {
+				size_t whole = FERRY_FRAME_HDR_LEN + (size_t)fz_be32(stream + pos + 4);
+
+				if (whole < n) {
+					n = whole;
+					cut = 1;
+				}
+			}
+			buf = fz_dup(stream + pos, n);
+			pr.fed = pos + n;
+			rc = rsess_feed(s, buf, n, &used, &e);
+			free(buf);
+			FZ_CHECK(used <= n);
+			FZ_CHECK(rc != FERR_NEED_MORE);
+			drain(s, &pr, &f, 0);
+			check_state(s, &pr, &f);
+			pos += used;
+			if (rc != 0) {
+				FZ_CHECK(rc < 0 && e.code == rc);
+				FZ_CHECK(rsess_state(s) == RS_FAILED || rsess_state(s) == RS_COMMITTED);
+				/* A sink's error is the one the session ends with. */
+				FZ_CHECK(!f.op_failed || rc == f.fail_code);
+				break;
+			}
+			FZ_CHECK(!f.op_failed);
+			if (rsess_state(s) == RS_REUSING &&
+			    (rc = reuse_steps(s, &pr, &f, &rprng, !(f.old_salt & 0x80))) != 0)
+				break;
+			if (qr_mode != 0 && rsess_state(s) == RS_RECEIVING &&
+			    (rc = qreturn_now(s, &pr, &f, qr_mode, qr_calls++)) != 0)
+				break;
+			if ((flags & 2) && !detached && rsess_state(s) == RS_RECEIVING) {
+				/* The connection breaks and the sender comes back. */
+				detached = 1;
+				rsess_detach(s);
+				resume_now(s, &pr, &f);
+			}
+		} while (cut && used == n && pos < avail);
+		if (rc != 0)
 			break;
-		}
-		FZ_CHECK(!f.op_failed);
-		if (qr_mode != 0 && rsess_state(s) == RS_RECEIVING &&
-		    (rc = qreturn_now(s, &pr, &f, qr_mode, qr_calls++)) != 0)
-			break;
-		if ((flags & 2) && !detached && rsess_state(s) == RS_RECEIVING) {
-			/* The connection breaks and the sender comes back. */
-			detached = 1;
-			rsess_detach(s);
-			resume_now(s, &pr, &f);
-		}
 	}
+	/* The stream has ended; the daemon's steps go on (unless the
+	 * session is aborted first, flag bit 2). */
+	if (rc == 0 && rsess_state(s) == RS_REUSING && !(flags & 4))
+		rc = reuse_steps(s, &pr, &f, &rprng, 1);
 
 	if (rc == 0) {
 		/* Whatever is left over is the start of one frame, never a
@@ -891,14 +1229,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	} else {
 		/* The session is over: more bytes are refused, no sink op runs. */
-		unsigned ops = f.ops;
+		unsigned nops = f.ops;
 		enum rsess_state st = rsess_state(s);
 		struct ferr e = { 0 };
 		size_t used = 0;
 		static const uint8_t ping[16] = { FT_PING, 0, 0, 0, 0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
 
 		FZ_CHECK(rsess_feed(s, ping, sizeof(ping), &used, &e) != 0);
-		FZ_CHECK(f.ops == ops && rsess_state(s) == st);
+		FZ_CHECK(f.ops == nops && rsess_state(s) == st);
 		drain(s, &pr, &f, 0);
 	}
 
@@ -909,11 +1247,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		rsess_fail(s, FERR_ABORTED, "operator abort (fuzz)");
 		FZ_CHECK(rsess_state(s) == (st == RS_COMMITTED ? RS_COMMITTED : RS_FAILED));
-		check_state(s, &f);
+		check_state(s, &pr, &f);
 	}
 	if (qr_mode != 0 && (rsess_state(s) != RS_RECEIVING || !rsess_is_qemu(s)))
 		qreturn_refused(s, &f);
-	check_state(s, &f);
+	if (f.reuse && rsess_state(s) != RS_REUSING)
+		reuse_refused(s, &f);
+	check_state(s, &pr, &f);
 	rsess_free(s);
 	FZ_CHECK(f.abort_calls == (f.accepted && !f.committed ? 1u : 0u));
 	fsink_release(&f);

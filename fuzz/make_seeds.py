@@ -33,8 +33,8 @@ MAX_FRAME_DEFAULT = 1024 * 1024 + 4096
 MAX_FRAME_LIMIT = 16 * 1024 * 1024
 (HELLO, WELCOME, MANIFEST, ACCEPT, REFUSE, PAGES, ACK, STATE, COMMIT,
  COMMITTED, ERROR, RESUME, RESUMED, PING, PONG, DOMAIN, CHECKS, QSTREAM,
- QRETURN) = range(1, 20)
-CAP_DOMAIN, CAP_QEMU = 1, 2
+ QRETURN, HAVE) = range(1, 21)
+CAP_DOMAIN, CAP_QEMU, CAP_REUSE = 1, 2, 4
 DOMAIN_CHECK_ONLY = 1
 CS_PASS, CS_FAIL, CS_WAIVED = 1, 2, 3
 ZERO, REF, LZ4, RAW = 1, 2, 3, 4
@@ -76,6 +76,17 @@ def xxh128(seed, data):
         return bytes(16)
     h = _XXH(bytes(data), len(data), seed)
     return struct.pack(">QQ", h.high64, h.low64)
+
+
+def det_bytes(tag, n):
+    """n deterministic bytes named by tag (SHA-256 counter), as
+    proto/vectors/make_vectors.py makes its session ids and hashes."""
+    out = bytearray()
+    i = 0
+    while len(out) < n:
+        out += hashlib.sha256(("%s/%d" % (tag, i)).encode()).digest()
+        i += 1
+    return bytes(out[:n])
 
 
 def image_digest(seed, image, unit):
@@ -185,6 +196,11 @@ def pages_payload(seq, device, rnd, entries):
 
 def pages(seq, device, rnd, entries):
     return frame(PAGES, pages_payload(seq, device, rnd, entries))
+
+
+def have(device, first, hashes):
+    """Section 4.19: HAVE, the hashes of units first.. of a device."""
+    return frame(HAVE, struct.pack(">III", device, first, len(hashes)) + b"".join(hashes))
 
 
 def seqmsg(ftype, v):
@@ -304,18 +320,46 @@ def noise(n, salt):
 # ---- a receiver session -----------------------------------------------------
 
 
+def old_unit(salt, idx, u, n):
+    """fuzz_rsess's reuse mode: unit u (n bytes) of the existing
+    destination file of device index idx, for seed byte salt (old_byte in
+    fuzz_rsess.c)."""
+    k = (u * 7 + idx * 13 + salt) & 0xFFFFFFFF
+    if k % 5 == 0:
+        return bytes(n)
+    m = 2 * (k % 16) + 1
+    ramp = bytes((j * m + k) & 0xFF for j in range(256))
+    return (ramp * (n // 256 + 1))[:n]
+
+
+def old_image(salt, idx, unit, size):
+    """The whole existing file, or None when fuzz_rsess gives device index
+    idx none (bit idx % 4 of the seed byte clear)."""
+    if not (salt >> (idx % 4)) & 1:
+        return None
+    return b"".join(old_unit(salt, idx, u, min(unit, size - u * unit))
+                    for u in range((size + unit - 1) // unit))
+
+
 class Session:
     """Builds a sender's byte stream and tracks what the receiver should
-    hold, so COMMIT carries the right digests."""
+    hold, so COMMIT carries the right digests.  With old_salt (fuzz_rsess's
+    reuse mode, HELLO with CAP_REUSE) the devices the receiver reuses
+    start as their existing files, whose hashes HAVE gave the sender."""
 
-    def __init__(self, seed, devs, state_size=0, state_name=b""):
+    def __init__(self, seed, devs, state_size=0, state_name=b"", caps=0, old_salt=None):
         self.seed = seed
         self.devs = devs          # (id, kind, unit, size, name)
         self.img = {d[0]: bytearray(d[3]) for d in devs}
+        if old_salt is not None:
+            for idx, (did, _, unit, size, _) in enumerate(d[:5] for d in devs):
+                old = old_image(old_salt, idx, unit, size)
+                if old is not None:
+                    self.img[did] = bytearray(old)
         self.state_size = state_size
         self.state_blob = bytearray()
         self.seq = 0
-        self.out = hello(seed) + manifest(devs, state_size, state_name)
+        self.out = hello(seed, caps=caps) + manifest(devs, state_size, state_name)
 
     def dev(self, did):
         return next(d for d in self.devs if d[0] == did)
@@ -352,6 +396,10 @@ class Session:
                 self.put(did, idx, arg)
         self.seq += 1
         self.out += pages(self.seq, did, rnd, ents)
+
+    def holds_data(self, did, idx):
+        """The unit is not all zeros (so a ZERO entry has to write)."""
+        return any(self.unit(did, idx))
 
     def state(self, data):
         self.out += state(len(self.state_blob), data)
@@ -451,6 +499,13 @@ def seeds_frame():
     out["stream-s2r-domain"] = domain_session()
     out["stream-r2s-checks"] = (welcome(sid) + checks(CHECK_ROWS[:1]) + seqmsg(ACCEPT, 1)
                                 + seqmsg(ACK, 1) + seqmsg(COMMITTED, 1))
+    # HAVE (4.19) as the vectors have-one and have-three: the vectors'
+    # hashes and session id (their WELCOME, welcome-basic, says caps 0;
+    # fuzz_frame does not check capabilities).
+    hs = [det_bytes("have/%d" % i, 16) for i in range(3)]
+    out["have"] = have(2, 4096, hs)
+    out["stream-r2s-have"] = (welcome(det_bytes("session", 16)) + have(1, 0, hs[:1])
+                              + have(2, 4096, hs) + seqmsg(ACCEPT, 1))
     return out
 
 
@@ -655,13 +710,13 @@ class QSession:
 QSEED = 0x0E5EED0F0DDBA11
 
 
-def qemu_session(commit_it=True):
+def qemu_session(commit_it=True, caps=CAP_QEMU):
     """A QEMU stream in two QSTREAM frames: the file header and config as
     opaque bytes, the block list, a page of each kind and record shape
     (RAW with id, LZ4 with CONTINUE, a zero record, a data record sent as
     ZERO, a REF to an earlier page in the same frame and one to a page of
     the first frame), then the end of the stream; COMMIT with its digest."""
-    q = QSession(QSEED)
+    q = QSession(QSEED, caps=caps)
     q.mark()
     f1 = [q.opaque(b"QEVM\x00\x00\x00\x03\x07\x00\x00\x00\x0apc-q35-7.2"),
           q.table([(b"pc.ram", 16 * QPAGE), (b"vga.vram", 4 * QPAGE), (b"/rom@etc/acpi/tables", QPAGE)]),
@@ -744,6 +799,100 @@ def seeds_rsess_qemu(hdr):
     }
 
 
+# fuzz_rsess's reuse mode (section 4.19): the reuse bit of fail_at (0x80;
+# 0x20 with flag 0x80) and the seed byte: bits 0-3 which devices have an
+# existing file, bits 4-6 the budget of each reuse step (0: one unit a
+# step, 7: unlimited), bit 7 one step after each feed.
+REUSE_BIT, REUSE_BIT_QEMU = 0x80, 0x20
+RB_ONE_UNIT, RB_16K, RB_64K, RB_1M, RB_ALL = 0x00, 0x20, 0x30, 0x50, 0x70
+R_STEP_PER_FEED = 0x80
+REUSE_DEVS = [(MEM, MEMORY, 4096, 4 * 4096, b"mem"), (DSK, DISK, 4096, 2 * 4096 + 100, b"disk.img")]
+
+
+def reuse_session(salt, caps=CAP_REUSE, commit_it=True):
+    """The base session's devices and state, the receiver starting the
+    devices the seed byte names from their existing files: PAGES change
+    some units (RAW and LZ4 over reused units, ZERO over a reused unit that
+    holds data, a REF to a reused unit no PAGES touched, ZERO over the
+    short last unit), then the state and COMMIT."""
+    s = Session(SEED, REUSE_DEVS, 300, b"vm.state", caps=caps, old_salt=salt)
+    s.pages(MEM, 1, [(RAW, 0, noise(4096, 21)), (REF, 3, (DSK, 1))]
+            + [(ZERO, i, None) for i in (1, 2) if s.holds_data(MEM, i)])
+    s.pages(DSK, 1, [(LZ4, 0, text_page(4096, 22)), (ZERO, 2, None)])
+    s.out += seqmsg(PING, 0x4A)
+    s.pages(MEM, 2, [(LZ4, 1, text_page(4096, 23))])
+    if commit_it:
+        blob = text_page(300, 24)
+        s.state(blob[:200])
+        s.state(blob[200:])
+        s.commit()
+    return s
+
+
+def seeds_rsess_reuse(hdr):
+    """fuzz_rsess in reuse mode: HELLO with CAP_REUSE, a manifest, HAVE
+    for the devices with an existing file, then PAGES that change some of
+    their units and COMMIT with the digests of the result."""
+    both = RB_ALL | 0x3
+    mem_steps = R_STEP_PER_FEED | RB_ONE_UNIT | 0x1
+    both_steps = R_STEP_PER_FEED | RB_ONE_UNIT | 0x3
+    full = reuse_session(both).out
+    head = hello(SEED, caps=CAP_REUSE) + manifest(REUSE_DEVS, 300, b"vm.state")
+    # One step a frame: MEM's 4 units and DSK declined take 5 steps, the
+    # MANIFEST and four PINGs.
+    pings = reuse_session(mem_steps).out
+    pings = head + b"".join(seqmsg(PING, 0x100 + i) for i in range(4)) + pings[len(head):]
+    # Big units: a 1 MiB-unit device shorter than its unit and a 64 KiB-unit
+    # disk with a 1-byte last unit, budgets up to 1 MiB.
+    big = Session(SEED ^ 2, [(1, MEMORY, 1 << 20, 768 << 10, b"ram"),
+                             (2, DISK, 65536, 65536 * 3 + 1, b"d")],
+                  caps=CAP_REUSE, old_salt=RB_1M | 0x3)
+    big.pages(2, 1, [(RAW, 3, b"\x7f"), (ZERO, 1, None), (LZ4, 2, text_page(65536, 25))])
+    big.pages(1, 1, [(ZERO, 0, None)])
+    big = big.commit()
+    # Eight devices of two or three units, every other one reused (mask
+    # 0x5), budgets below 64 KiB.
+    many_devs = [(30 + i, DISK, 4096, 2 * 4096 + (i % 2) * 4096, b"disk%d" % i) for i in range(8)]
+    many = Session(SEED, many_devs, caps=CAP_REUSE, old_salt=RB_64K | 0x5)
+    for i in (0, 3, 4):
+        many.pages(30 + i, 1, [(RAW, 1, noise(4096, 30 + i)), (REF, 0, (30 + (i + 2) % 8, 1))])
+    many = many.commit()
+    # A libvirt domain too: CHECKS, then HAVE, then ACCEPT.
+    dom = reuse_session(both, caps=CAP_REUSE | CAP_DOMAIN).out
+    dom = (hello(SEED, caps=CAP_REUSE | CAP_DOMAIN)
+           + domain(DOMAIN_XML, uuid=HOST_UUID, waive=[b"disk-cache"])
+           + dom[len(hello(SEED)):])
+    # A QEMU-capable sink that also reuses: an image session reuses, a
+    # QEMU stream session (CAP_REUSE asked for too) does not.
+    q_stream = qemu_session(caps=CAP_QEMU | CAP_REUSE).out
+    image_q = reuse_session(both, caps=CAP_REUSE | CAP_QEMU).out
+    return {
+        "reuse-full": hdr(0, REUSE_BIT, 0, both) + full,
+        "reuse-chunks": hdr(0, REUSE_BIT, 7, both) + full,
+        "reuse-unit-steps": hdr(0, REUSE_BIT, 3, mem_steps) + reuse_session(mem_steps).out,
+        "reuse-random-budgets": hdr(0, REUSE_BIT, 9, RB_16K | 0x2)
+        + reuse_session(RB_16K | 0x2).out,
+        "reuse-none-existing": hdr(0, REUSE_BIT, 0, RB_ALL) + reuse_session(RB_ALL).out,
+        "reuse-not-offered": hdr(0, 0, 0, RB_ALL) + reuse_session(RB_ALL).out,
+        "reuse-pings": hdr(0, REUSE_BIT, 0, mem_steps) + pings,
+        # PAGES while the receiver is still REUSING: PROTO_STATE.
+        "reuse-early-pages": hdr(0, REUSE_BIT, 0, both_steps) + reuse_session(both_steps).out,
+        "reuse-big-units": hdr(0, REUSE_BIT, 12, RB_1M | 0x3) + big,
+        "reuse-many-devices": hdr(0, REUSE_BIT, 6, RB_64K | 0x5) + many,
+        "reuse-domain": hdr(0, REUSE_BIT, 0, both) + dom,
+        "reuse-reconnect": hdr(2 | 1, REUSE_BIT, 7, both) + full,
+        "reuse-io-fails": hdr(0, REUSE_BIT | 3, 0, RB_ONE_UNIT | 0x3) + reuse_session(0x3).out,
+        "reuse-refused": hdr(32, REUSE_BIT, 0, both) + full,
+        # The stream ends in REUSING: RESUME refused, then an abort; or
+        # the sender's ERROR.
+        "reuse-abort-reusing": hdr(4 | 1, REUSE_BIT, 0, both_steps) + head,
+        "reuse-peer-error": hdr(0, REUSE_BIT, 0, both_steps) + head
+        + frame(ERROR, text_payload(36, b"operator abort")),
+        "reuse-qemu-image": hdr(0x80, REUSE_BIT_QEMU, 0, both) + image_q,
+        "reuse-qemu-stream": hdr(0x80, REUSE_BIT_QEMU | 0x40, 5, both) + q_stream,
+    }
+
+
 def seeds_rsess():
     def hdr(flags=0, fail_at=0, chunking=0, seed=0):
         return bytes([flags, fail_at, chunking, seed])
@@ -812,6 +961,7 @@ def seeds_rsess():
         "domain-twice": hdr() + hello(SEED, caps=CAP_DOMAIN) + domain(b"<a/>") + domain(b"<a/>"),
         "domain-without-cap": hdr() + hello(SEED) + domain(b"<a/>"),
         **seeds_rsess_qemu(hdr),
+        **seeds_rsess_reuse(hdr),
     }
 
 

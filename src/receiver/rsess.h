@@ -115,7 +115,8 @@ int rsess_feed(struct rsess *s, const uint8_t *buf, size_t len, size_t *consumed
  * frames, and after the last device ACCEPT (the state becomes
  * RS_RECEIVING).  The daemon calls it until the state changes, letting
  * other work run in between.  Returns 0, or the error that failed the
- * session (an ERROR frame is queued, staging removed). */
+ * session (an ERROR frame is queued, staging removed); called in any other
+ * state it changes nothing and returns FERR_INTERNAL. */
 int rsess_reuse_step(struct rsess *s, uint64_t budget, struct ferr *e) FERRY_MUST_CHECK;
 
 /* The peer's connection is gone, or the operator aborted: fail the
