@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "failpoint.h"
 #include "qmig.h"
+#include "privsock.h"
 #include "qmp.h"
 #include "rlog.h"
 
@@ -31,8 +32,7 @@
 struct rqemu {
 	struct rsession *rs;
 	struct qmp *qmp;
-	char dir[64];
-	char sock[96];
+	struct privsock ps;         /* where QEMU listens: ps.path */
 	struct bufferevent *bev;    /* the migration socket of the destination QEMU */
 	int mirror;                 /* unlinked file: guest RAM as rebuilt */
 	uint8_t *map;               /* the mirror, mapped shared (page cache backed) */
@@ -67,14 +67,7 @@ rq_close(struct rqemu *q)
 		bufferevent_free(q->bev);
 		q->bev = NULL;
 	}
-	if (q->sock[0] != '\0') {
-		(void)unlink(q->sock);
-		q->sock[0] = '\0';
-	}
-	if (q->dir[0] != '\0') {
-		(void)rmdir(q->dir);
-		q->dir[0] = '\0';
-	}
+	privsock_remove(&q->ps);
 	if (q->map != NULL) {
 		munmap(q->map, q->map_len);
 		q->map = NULL;
@@ -240,27 +233,24 @@ rqemu_accept(struct rsession *rs, const struct msg_manifest *m, struct msg_text 
 		    "start a fresh one with -incoming defer", d->o.qemu_qmp, info.status);
 		goto fail;
 	}
-	snprintf(q->dir, sizeof(q->dir), "/tmp/ferry-qemu-XXXXXX");
-	if (mkdtemp(q->dir) == NULL) {
-		q->dir[0] = '\0';
-		refuse(r, FERR_IO, "private socket directory in /tmp: %s", strerror(errno), "");
+	if (privsock_make(&q->ps, "in.sock", &e) != 0) {
+		refuse(r, FERR_IO, "%s%s", e.msg, "");
 		goto fail;
 	}
-	snprintf(q->sock, sizeof(q->sock), "%s/in.sock", q->dir);
-	snprintf(uri, sizeof(uri), "unix:%s", q->sock);
+	snprintf(uri, sizeof(uri), "unix:%s", q->ps.path);
 	if (qmig_uri(q->qmp, "migrate-incoming", uri, &e) != 0) {
 		refuse(r, FERR_QEMU, "destination QEMU: %s%s", e.msg, "");
 		goto fail;
 	}
-	(void)chmod(q->sock, 0600);
+	(void)chmod(q->ps.path, 0600);
 	/* QEMU listens before migrate-incoming returns; allow it a moment. */
-	for (i = 0; i < 200 && connect_unix(q->sock, &fd) != 0; i++) {
+	for (i = 0; i < 200 && connect_unix(q->ps.path, &fd) != 0; i++) {
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 
 		nanosleep(&ts, NULL);
 	}
 	if (fd < 0) {
-		refuse(r, FERR_QEMU, "could not connect to the destination QEMU's socket %s: %s", q->sock,
+		refuse(r, FERR_QEMU, "could not connect to the destination QEMU's socket %s: %s", q->ps.path,
 		    strerror(errno));
 		goto fail;
 	}

@@ -20,6 +20,7 @@
 #include "msg_qemu.h"
 #include "pagehash.h"
 #include "qmig.h"
+#include "privsock.h"
 #include "qmp.h"
 #include "qstream.h"
 #include "units.h"
@@ -54,7 +55,7 @@ struct qsrc {
 	char name[FERRY_NAME_MAX + 1];
 	uint64_t ram_bytes;
 	int was_running;
-	char dir[64], sock[96];
+	struct privsock ps;         /* where ferry-send listens for QEMU: ps.path */
 	int lfd;
 	struct event *lev;          /* QEMU connecting to our socket */
 	struct bufferevent *bev;    /* QEMU's migration connection */
@@ -220,14 +221,7 @@ close_qemu_socket(struct qsrc *q)
 		bufferevent_free(q->bev);
 		q->bev = NULL;
 	}
-	if (q->sock[0] != '\0') {
-		(void)unlink(q->sock);
-		q->sock[0] = '\0';
-	}
-	if (q->dir[0] != '\0') {
-		(void)rmdir(q->dir);
-		q->dir[0] = '\0';
-	}
+	privsock_remove(&q->ps);
 }
 
 void
@@ -671,7 +665,7 @@ on_qemu_connect(evutil_socket_t lfd, short what, void *arg)
 	event_del(q->lev);
 	close(q->lfd);
 	q->lfd = -1;
-	(void)unlink(q->sock);
+	(void)unlink(q->ps.path);
 }
 
 static int
@@ -680,21 +674,17 @@ listen_unix(struct qsrc *q, struct ferr *e)
 	struct sockaddr_un sa;
 	mode_t old;
 
-	snprintf(q->dir, sizeof(q->dir), "/tmp/ferry-qemu-XXXXXX");
-	if (mkdtemp(q->dir) == NULL) {
-		q->dir[0] = '\0';
-		return ferr_set(e, FERR_IO, "private socket directory in /tmp: %s", strerror(errno));
-	}
-	snprintf(q->sock, sizeof(q->sock), "%s/out.sock", q->dir);
+	if (privsock_make(&q->ps, "out.sock", e) != 0)
+		return e->code;
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", q->sock);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", q->ps.path);
 	if ((q->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
 		return ferr_set(e, FERR_IO, "socket: %s", strerror(errno));
 	old = umask(0177);
 	if (bind(q->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(q->lfd, 1) != 0) {
 		umask(old);
-		return ferr_set(e, FERR_IO, "listening on %s: %s", q->sock, strerror(errno));
+		return ferr_set(e, FERR_IO, "listening on %s: %s", q->ps.path, strerror(errno));
 	}
 	umask(old);
 	q->lev = event_new(q->m->base, q->lfd, EV_READ | EV_PERSIST, on_qemu_connect, q);
@@ -842,7 +832,7 @@ qsrc_start(struct mig *m)
 		mig_finish(m, e.code, "%s", e.msg);
 		return;
 	}
-	snprintf(uri, sizeof(uri), "unix:%s", q->sock);
+	snprintf(uri, sizeof(uri), "unix:%s", q->ps.path);
 	if (qmig_uri(q->qmp, "migrate", uri, &e) != 0) {
 		char why[FERR_MSG_MAX];
 
@@ -852,7 +842,7 @@ qsrc_start(struct mig *m)
 		return;
 	}
 	q->migrating = 1;
-	ev_log(m->ev, "source QEMU migrating into %s", q->sock);
+	ev_log(m->ev, "source QEMU migrating into %s", q->ps.path);
 	schedule_poll(q);
 }
 
