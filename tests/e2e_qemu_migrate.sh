@@ -92,28 +92,7 @@ print(json.dumps({"capabilities": [{"capability": c, "state": sys.argv[1] == "on
 }
 # done_get FILE PATH: a field of the last "done" event (PATH like
 # qemu.downtime_ms), "" if absent.
-done_get() {
-	python3 - "$1" "$2" <<'PY'
-import json, sys
-v = ""
-try:
-    for l in open(sys.argv[1]):
-        l = l.strip()
-        if not l.startswith("{"):
-            continue
-        try:
-            e = json.loads(l)
-        except ValueError:
-            continue
-        if e.get("event") == "done":
-            v = e
-except OSError:
-    pass
-for k in sys.argv[2].split("."):
-    v = v.get(k, "") if isinstance(v, dict) else ""
-print(v)
-PY
-}
+done_get() { json_last "$1" done "$2"; }
 # fp_stat FIELD: conns, up, down or active from the proxy's "stats".
 fp_stat() {
 	local s

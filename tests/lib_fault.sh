@@ -142,7 +142,7 @@ except OSError:
     pass
 PY
 }
-# json_last FILE EVENT FIELD: FIELD of the last EVENT, or "".
+# json_last FILE EVENT FIELD: FIELD of the last EVENT (a.b for a nested one), or "".
 json_last() {
 	python3 - "$@" <<'PY'
 import json, sys
@@ -158,7 +158,9 @@ try:
         except ValueError:
             continue
         if e.get("event") == ev:
-            v = e.get(k, "")
+            v = e
+            for part in k.split("."):
+                v = v.get(part, "") if isinstance(v, dict) else ""
 except OSError:
     pass
 print(v)

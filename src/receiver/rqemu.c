@@ -1,6 +1,7 @@
 #include "rqemu.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -53,11 +54,15 @@ rq_of(const struct rsession *rs)
 	return rs->rq;
 }
 
-static void
-refuse(struct msg_text *r, int code, const char *fmt, const char *a, const char *b)
+static void FERRY_PRINTF(3, 4)
+refuse(struct msg_text *r, int code, const char *fmt, ...)
 {
+	va_list ap;
+
 	r->code = (uint32_t)-code;
-	snprintf(r->text, sizeof(r->text), fmt, a, b);
+	va_start(ap, fmt);
+	vsnprintf(r->text, sizeof(r->text), fmt, ap);
+	va_end(ap);
 }
 
 static void
@@ -195,7 +200,7 @@ rqemu_accept(struct rsession *rs, const struct msg_manifest *m, struct msg_text 
 	int fd = -1, i;
 
 	if (d->o.qemu_qmp == NULL) {
-		refuse(r, FERR_REFUSED, "%s%sthis receiver takes no QEMU streams (--qemu-qmp)", "", "");
+		refuse(r, FERR_REFUSED, "this receiver takes no QEMU streams (--qemu-qmp)");
 		return FERR_REFUSED;
 	}
 	if (d->qemu_owner != NULL) {
@@ -204,7 +209,7 @@ rqemu_accept(struct rsession *rs, const struct msg_manifest *m, struct msg_text 
 		return FERR_REFUSE_BUSY;
 	}
 	if ((q = calloc(1, sizeof(*q))) == NULL) {
-		refuse(r, FERR_NOMEM, "%s%sout of memory", "", "");
+		refuse(r, FERR_NOMEM, "out of memory");
 		return FERR_NOMEM;
 	}
 	q->rs = rs;
@@ -234,12 +239,12 @@ rqemu_accept(struct rsession *rs, const struct msg_manifest *m, struct msg_text 
 		goto fail;
 	}
 	if (privsock_make(&q->ps, "in.sock", &e) != 0) {
-		refuse(r, FERR_IO, "%s%s", e.msg, "");
+		refuse(r, FERR_IO, "%s", e.msg);
 		goto fail;
 	}
 	snprintf(uri, sizeof(uri), "unix:%s", q->ps.path);
 	if (qmig_uri(q->qmp, "migrate-incoming", uri, &e) != 0) {
-		refuse(r, FERR_QEMU, "destination QEMU: %s%s", e.msg, "");
+		refuse(r, FERR_QEMU, "destination QEMU: %s", e.msg);
 		goto fail;
 	}
 	(void)chmod(q->ps.path, 0600);
@@ -258,7 +263,7 @@ rqemu_accept(struct rsession *rs, const struct msg_manifest *m, struct msg_text 
 	q->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (q->bev == NULL) {
 		close(fd);
-		refuse(r, FERR_NOMEM, "%s%sbufferevent", "", "");
+		refuse(r, FERR_NOMEM, "out of memory (bufferevent)");
 		goto fail;
 	}
 	bufferevent_setcb(q->bev, on_qemu_read, on_qemu_write, on_qemu_event, rs);
