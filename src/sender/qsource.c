@@ -1041,6 +1041,8 @@ qsrc_failed(struct mig *m, int code)
 		close_qemu_socket(q);
 	if (qmig_simple(q->qmp, "migrate_cancel", &e) != 0)
 		ev_log(m->ev, "migrate_cancel: %s", e.msg);
+	else
+		ev_log(m->ev, "source QEMU: migration cancelled (migrate_cancel)");
 	close_qemu_socket(q);
 	for (i = 0; i < 250; i++) {
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
