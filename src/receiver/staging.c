@@ -35,7 +35,19 @@ struct staging {
 	uint32_t ndev;
 	struct staged_file f[FERRY_MAX_DEVICES + 1];
 	int committed;
+	/* Writes of consecutive units, gathered for one pwrite (see
+	 * sink_write); comb_len 0 = nothing pending. */
+	uint8_t *comb;
+	uint32_t comb_dev;
+	uint64_t comb_off;
+	uint32_t comb_len;
 };
+
+/* Bytes gathered before they are written.  A 4 KiB write into the page
+ * cache costs several times more per byte than a 1 MiB one (measured on
+ * ext4: 550 MiB of scattered pages of a 1 GiB image took 0.65 s in 4 KiB
+ * writes, 0.3 s gathered). */
+#define COMBINE_BYTES (1u << 20)
 
 struct staging *
 staging_new(const struct staging_opts *o)
@@ -56,6 +68,7 @@ staging_remove(struct staging *st)
 {
 	uint32_t i;
 
+	st->comb_len = 0;
 	for (i = 0; i < st->n; i++) {
 		reuse_close(&st->f[i]);
 		if (st->f[i].fd >= 0)
@@ -74,6 +87,7 @@ staging_free(struct staging *st)
 		return;
 	if (!st->committed)
 		staging_remove(st);
+	free(st->comb);
 	free(st);
 }
 
@@ -151,7 +165,7 @@ preflight(struct staging *st, const struct msg_manifest *m, struct msg_text *r)
 
 static int
 stage_one(struct staging *st, const char *name, const char *sid, uint64_t size, uint32_t unit,
-    struct msg_text *r, uint32_t devid)
+    int prealloc, struct msg_text *r, uint32_t devid)
 {
 	struct staged_file *f = &st->f[st->n];
 
@@ -178,6 +192,17 @@ stage_one(struct staging *st, const char *name, const char *sid, uint64_t size, 
 		r->device = devid;
 		return FERR_REFUSE_SPACE;
 	}
+	/* A memory image is written nearly whole: reserving its blocks up
+	 * front spares ext4 a block reservation per page written (the file
+	 * still reads as zeros).  Disk images stay sparse.  A file system
+	 * without fallocate just skips it. */
+	if (prealloc && size > 0 && fallocate(f->fd, 0, 0, (off_t)size) != 0 &&
+	    errno != EOPNOTSUPP && errno != ENOSYS) {
+		snprintf(r->text, sizeof(r->text), "staging file '%s': reserving %llu bytes: %s", f->part,
+		    (unsigned long long)size, strerror(errno));
+		r->device = devid;
+		return FERR_REFUSE_SPACE;
+	}
 	return 0;
 }
 
@@ -197,14 +222,14 @@ sink_accept(void *ctx, const struct msg_manifest *m, uint64_t seed, const uint8_
 	st->seed = seed;
 	st->ndev = m->ndev;
 	for (i = 0; i < m->ndev; i++) {
-		if ((rc = stage_one(st, m->dev[i].name, sidhex, m->dev[i].size, m->dev[i].unit, r,
-		    m->dev[i].id)) != 0)
+		if ((rc = stage_one(st, m->dev[i].name, sidhex, m->dev[i].size, m->dev[i].unit,
+		    m->dev[i].kind == DK_MEMORY, r, m->dev[i].id)) != 0)
 			goto fail;
 		st->f[i].src_dev = m->dev[i].src_dev;
 		st->f[i].src_ino = m->dev[i].src_ino;
 	}
 	if (m->state_size != 0 &&
-	    (rc = stage_one(st, m->state_name, sidhex, m->state_size, 0, r, 0)) != 0)
+	    (rc = stage_one(st, m->state_name, sidhex, m->state_size, 0, 0, r, 0)) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -240,17 +265,18 @@ io_full(int write, int fd, uint64_t off, uint8_t *p, uint32_t len, const char *p
  * guest is paused) finds little left to write. */
 #define WRITEBACK_EVERY (32u << 20)
 
+/* Write what sink_write gathered, and start writeback every so often. */
 static int
-sink_write(void *ctx, uint32_t dev, uint64_t off, const uint8_t *p, uint32_t len, struct ferr *e)
+comb_flush(struct staging *st, struct ferr *e)
 {
-	struct staging *st = ctx;
-	struct staged_file *f;
+	struct staged_file *f = &st->f[st->comb_dev];
+	uint32_t len = st->comb_len;
 	int rc;
 
-	if (dev >= st->ndev)
-		return ferr_set(e, FERR_INTERNAL, "staging: device %u", dev);
-	f = &st->f[dev];
-	if ((rc = io_full(1, f->fd, off, (uint8_t *)(uintptr_t)p, len, f->part, e)) != 0)
+	if (len == 0)
+		return 0;
+	st->comb_len = 0;
+	if ((rc = io_full(1, f->fd, st->comb_off, st->comb, len, f->part, e)) != 0)
 		return rc;
 	f->unsynced += len;
 	if (f->unsynced >= WRITEBACK_EVERY) {
@@ -260,13 +286,53 @@ sink_write(void *ctx, uint32_t dev, uint64_t off, const uint8_t *p, uint32_t len
 	return 0;
 }
 
+/* A write that continues the gathered one is appended to it; anything
+ * else writes what is gathered first.  Whatever reads a staging file
+ * flushes before it reads (commit, reuse), or reads the gathered bytes
+ * (sink_read). */
+static int
+sink_write(void *ctx, uint32_t dev, uint64_t off, const uint8_t *p, uint32_t len, struct ferr *e)
+{
+	struct staging *st = ctx;
+	int rc;
+
+	if (dev >= st->ndev)
+		return ferr_set(e, FERR_INTERNAL, "staging: device %u", dev);
+	if (st->comb_len > 0 && (dev != st->comb_dev || off != st->comb_off + st->comb_len ||
+	    st->comb_len + (uint64_t)len > COMBINE_BYTES) && (rc = comb_flush(st, e)) != 0)
+		return rc;
+	if (len >= COMBINE_BYTES)
+		return io_full(1, st->f[dev].fd, off, (uint8_t *)(uintptr_t)p, len, st->f[dev].part, e);
+	if (st->comb == NULL && (st->comb = malloc(COMBINE_BYTES)) == NULL)
+		return ferr_set(e, FERR_NOMEM, "staging: write buffer");
+	if (st->comb_len == 0) {
+		st->comb_dev = dev;
+		st->comb_off = off;
+	}
+	memcpy(st->comb + st->comb_len, p, len);
+	st->comb_len += len;
+	return 0;
+}
+
 static int
 sink_read(void *ctx, uint32_t dev, uint64_t off, uint8_t *p, uint32_t len, struct ferr *e)
 {
 	struct staging *st = ctx;
 
+	int rc;
+
 	if (dev >= st->ndev)
 		return ferr_set(e, FERR_INTERNAL, "staging: device %u", dev);
+	/* References often name a unit still in the gathered write. */
+	if (st->comb_len > 0 && dev == st->comb_dev && off < st->comb_off + st->comb_len &&
+	    off + len > st->comb_off) {
+		if (off >= st->comb_off && off + len <= st->comb_off + st->comb_len) {
+			memcpy(p, st->comb + (off - st->comb_off), len);
+			return 0;
+		}
+		if ((rc = comb_flush(st, e)) != 0)
+			return rc;
+	}
 	return io_full(0, st->f[dev].fd, off, p, len, st->f[dev].part, e);
 }
 
@@ -330,6 +396,8 @@ sink_commit(void *ctx, const struct msg_commit *c, struct ferr *e)
 	uint32_t i;
 	int rc, dfd;
 
+	if ((rc = comb_flush(st, e)) != 0)
+		return rc;
 	/* Device digests were checked by the session from the hashes of the
 	 * units it applied; the state blob is checked here, read back. */
 	for (i = st->ndev; i < st->n; i++) {
@@ -481,6 +549,8 @@ sink_reuse(void *ctx, uint32_t dev, uint64_t first, uint32_t count,
 
 	if (dev >= st->ndev)
 		return ferr_set(e, FERR_INTERNAL, "staging: device %u", dev);
+	if ((rc = comb_flush(st, e)) != 0)
+		return rc;
 	f = &st->f[dev];
 	if (first == 0 && !f->reusing) {
 		int fd = open(f->final, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
