@@ -280,7 +280,15 @@ pager_next_frame(struct pager *p, struct wr *w, uint32_t max_payload)
 				source_release(d, p->rel_idx, p->cur_idx);
 				p->rel_idx = p->cur_idx;
 			}
-			/* Copy first, then hash and encode the copy: the guest may be
+			/* A unit the receiver holds is hashed in place first: most of
+			 * a rescan is unchanged units, and they need neither a copy
+			 * nor a zero test. */
+			if (source_sent_valid(d, idx)) {
+				page_hash(p->seed, d->map + (uint64_t)idx * d->desc.unit, len, h);
+				if (memcmp(d->sent[idx], h, FERRY_HASH_LEN) == 0)
+					goto unchanged;
+			}
+			/* Copy, then hash and encode the copy: the guest may be
 			 * writing the live page, and what is sent must be what was
 			 * hashed. */
 			memcpy(p->copy, d->map + (uint64_t)idx * d->desc.unit, len);
@@ -290,6 +298,7 @@ pager_next_frame(struct pager *p, struct wr *w, uint32_t max_payload)
 			else
 				page_hash(p->seed, p->copy, len, h);
 			if (source_sent_valid(d, idx) && memcmp(d->sent[idx], h, FERRY_HASH_LEN) == 0) {
+unchanged:
 				/* In round 1 only units HAVE named can be there already;
 				 * a rescan after a cut does not count them twice. */
 				if (p->round == 1 && idx >= p->have[p->cur_dev].mark) {
@@ -326,7 +335,7 @@ pager_next_frame(struct pager *p, struct wr *w, uint32_t max_payload)
 		p->cur_dev++;
 		p->cur_idx = 0;
 		p->rel_idx = 0;
-	}
+		}
 	return 0;
 }
 
