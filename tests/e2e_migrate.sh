@@ -68,6 +68,15 @@ t_start_recv recv2 "$T/bigdst" || t_done
 "$FERRY_BIN/ferry-send" --to "127.0.0.1:$RECV_PORT" $(SEND_TLS) --mem "$T/big/mem.img" \
 	--json >"$T/send2.json" 2>"$T/send2.log"
 check "1 GiB image migrates" [ "$(json_done "$T/send2.json" result)" = ok ]
+# Nothing to pause and round 2 found nothing changed: no final round that
+# would only scan the same image again.  The live guest above had one.
+check "static image without a guest: 2 rounds ($(json_done "$T/send2.json" rounds))" \
+	[ "$(json_done "$T/send2.json" rounds)" -eq 2 ]
+check "static image: switchover says nothing changed" \
+	grep -q 'switchover after round 2 (nothing changed; no guest to pause)' "$T/send2.log"
+check "live guest: a final round after the switchover" grep -q 'switchover after round' "$T/send.log"
+check "live guest: not the no-guest switchover" \
+	 sh -c "! grep -q 'no guest to pause' '$T/send.log'"
 hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$RECV_PID/status")
 case "$FERRY_BIN" in
 *asan*) ok "receiver peak RSS ${hwm} KiB # SKIP sanitizer shadow memory inflates RSS" ;;

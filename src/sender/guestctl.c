@@ -137,6 +137,12 @@ guest_cleanup(struct guestctl *g, struct ferr *e)
 }
 
 int
+guest_can_pause(const struct guestctl *g)
+{
+	return g->pid > 0 || g->pause_cmd != NULL || (g->virt != NULL && g->domain != NULL);
+}
+
+int
 guest_alive(const struct guestctl *g)
 {
 	return g->pid > 0 && kill(g->pid, 0) == 0;

@@ -27,6 +27,8 @@ int guest_pause(struct guestctl *g, struct ferr *e) FERRY_MUST_CHECK;
 int guest_resume(struct guestctl *g, struct ferr *e) FERRY_MUST_CHECK;
 /* After commit: stop the source guest for good. */
 int guest_cleanup(struct guestctl *g, struct ferr *e) FERRY_MUST_CHECK;
+/* 1 when there is something to pause (a pid, a command or a domain). */
+int guest_can_pause(const struct guestctl *g);
 /* 1 when a pid was given and that process exists. */
 int guest_alive(const struct guestctl *g);
 

@@ -264,6 +264,19 @@ round_done(struct mig *m)
 		return;
 	}
 	mig_clear_progress(m);
+	if (r.round >= 2 && m->pg.round_st.units_sent == 0 && !guest_can_pause(&m->o->guest)) {
+		/* Nothing to pause, and this round found nothing changed: a
+		 * final round would be the same scan once more. */
+		ev_log(m->ev, "switchover after round %u (nothing changed; no guest to pause)", r.round);
+		m->pause_ms = mig_now_ms();
+		mig_set_state(m, MS_FINAL);
+		if (read_state(m, &e) != 0) {
+			mig_finish(m, e.code, "%s", e.msg);
+			return;
+		}
+		send_state_and_commit(m);
+		return;
+	}
 	ev_log(m->ev, "switchover after round %u (%s; predicted pause %llu ms)", r.round,
 	    v == CV_SWITCHOVER_CONVERGED ? "converged" :
 	    v == CV_SWITCHOVER_STALLED ? "more rounds would not shorten the pause" :
