@@ -4,7 +4,11 @@
  * fake in-memory sink (tests/testutil.h), and the sink must end up holding
  * the files byte for byte.  Entry kinds are counted by decoding the frames
  * themselves, and digests are checked against ones computed here from the
- * file bytes. */
+ * file bytes.
+ *
+ * Every test runs twice: with the scan on the pager's thread, and on
+ * worker threads (pager_start_threads); test_frames_same_whatever_threads
+ * checks the two make the same frames, byte for byte. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +41,9 @@
 #define DISK_UNITS 49u
 #define MEM_ID 1u
 #define DISK_ID 2u
+
+/* Worker threads of every pager this run of the group opens. */
+static uint32_t g_threads;
 
 /* What the frames of one round held, decoded here. */
 struct round_seen {
@@ -192,6 +199,7 @@ pfx_open(struct pfx *f)
 		    0);
 	assert_int_equal(pager_init(&f->pg, f->dev, f->ndev, SEED, &e), 0);
 	f->pg_live = 1;
+	assert_int_equal(pager_start_threads(&f->pg, g_threads, &e), 0);
 	man->ndev = f->ndev;
 	for (i = 0; i < f->ndev; i++)
 		man->dev[i] = f->dev[i].desc;
@@ -899,6 +907,62 @@ test_scan_releases_mapped_pages(void **state)
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+/* Round 1, a cut that loses two frames, and a round after changes: the
+ * frames' bytes are digested, and the run with workers must produce the
+ * digest the run without them did (the group runs without first). */
+static void
+test_frames_same_whatever_threads(void **state)
+{
+	static uint8_t want[FERRY_HASH_LEN];
+	static int have_want;
+	struct pfx *f = *state;
+	struct digest *dg = digest_new(SEED);
+	uint8_t page[PAGE], got[FERRY_HASH_LEN];
+	struct tprng g = { 99 };
+	size_t n;
+	int rc, k, round;
+
+	assert_non_null(dg);
+	f->max_payload = 160u * 1024u;
+	for (round = 1; round <= 2; round++) {
+		pager_begin_round(&f->pg);
+		for (k = 0;; k++) {
+			uint64_t seq = f->pg.next_seq;
+
+			if (round == 1 && k == 3) {
+				/* two frames made, never delivered: resend from seq 3 */
+				assert_int_equal(next_frame(f, &n), 1);
+				assert_int_equal(next_frame(f, &n), 1);
+				assert_int_equal(pager_rollback(&f->pg, seq), 0);
+			}
+			rc = next_frame(f, &n);
+			if (rc == 0)
+				break;
+			assert_int_equal(rc, 1);
+			page_hash(SEED, f->buf, n, got);
+			digest_add(dg, got);
+			deliver(f, f->buf, n, seq);
+		}
+		for (k = 0; round == 1 && k < 20; k++) {
+			tprng_fill(&g, page, PAGE);
+			if (k % 3 == 0)
+				memset(page, 0, PAGE);
+			patch_file(f->path[0], (uint64_t)(k * 11 % MEM_PAGES) * PAGE, page, PAGE);
+		}
+	}
+	assert_receiver_matches_files(f);
+	digest_final(dg, got);
+	digest_free(dg);
+	if (!have_want) {
+		assert_int_equal(g_threads, 0);
+		memcpy(want, got, sizeof(want));
+		have_want = 1;
+	} else {
+		assert_true(g_threads > 0);
+		assert_memory_equal(got, want, sizeof(want));
+	}
+}
+
 int
 main(void)
 {
@@ -923,7 +987,13 @@ main(void)
 		cmocka_unit_test(test_dedupe_table),
 		cmocka_unit_test(test_dedupe_full_table_still_works),
 		cmocka_unit_test(test_scan_releases_mapped_pages),
+		T(test_frames_same_whatever_threads),
 	};
+	int failed;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	g_threads = 0;
+	failed = cmocka_run_group_tests_name("scan on the pager's thread", tests, NULL, NULL);
+	g_threads = 3;
+	failed += cmocka_run_group_tests_name("scan on 3 worker threads", tests, NULL, NULL);
+	return failed;
 }

@@ -17,6 +17,7 @@
 #include "plan.h"
 #include "planrun.h"
 #include "result.h"
+#include "scanpool.h"
 #include "svirt.h"
 #include "units.h"
 
@@ -79,6 +80,8 @@ usage(FILE *f)
 	    "Convergence:\n"
 	    "  --downtime D            allowed pause at switchover (default 300ms)\n"
 	    "  --max-rounds N          switch over after N pre-copy rounds (default 30)\n"
+	    "  --threads N             read, hash and compress units on N worker threads\n"
+	    "                          (default: the number of cores; 0: on the main thread)\n"
 	    "Host evacuation (one ferry-send per line of FILE: NAME FLAG...):\n"
 	    "  --plan FILE             run the migrations FILE lists; the other flags given here\n"
 	    "                          apply to every line, before the line's own\n"
@@ -111,11 +114,23 @@ usage(FILE *f)
 }
 
 enum { O_TO = 256, O_BIND, O_CERT, O_KEY, O_CA, O_PEER, O_CTO, O_MEM, O_DISK, O_STATE,
-	O_PAGE, O_BLOCK, O_PID, O_PAUSE, O_RESUME, O_CLEANUP, O_DOWNTIME, O_ROUNDS, O_JSON,
+	O_PAGE, O_BLOCK, O_PID, O_PAUSE, O_RESUME, O_CLEANUP, O_DOWNTIME, O_ROUNDS, O_THREADS, O_JSON,
 	O_PROGRESS, O_NOPROGRESS, O_IF, O_PIN, O_KA, O_KAT, O_OUT, O_PROG, O_COMPL, O_BW,
 	O_REKEY, O_CTL, O_DUMP, O_VURI, O_DOM, O_CHKONLY, O_FORCE, O_UNDEF,
 	O_METRICS, O_LINGER, O_QEMU, O_QCLEAN };
 enum { O_LOGLEVEL = 512 };
+/* --threads default: one worker per core (the event loop's thread then
+ * mostly encrypts and sends). */
+static uint32_t
+default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > (long)SCAN_MAX_THREADS ? SCAN_MAX_THREADS : (uint32_t)n;
+}
+
 static const struct option lo[] = {
 	{ "to", required_argument, NULL, O_TO },
 	{ "bind", required_argument, NULL, O_BIND },
@@ -135,6 +150,7 @@ static const struct option lo[] = {
 	{ "cleanup-cmd", required_argument, NULL, O_CLEANUP },
 	{ "downtime", required_argument, NULL, O_DOWNTIME },
 	{ "max-rounds", required_argument, NULL, O_ROUNDS },
+	{ "threads", required_argument, NULL, O_THREADS },
 	{ "json", no_argument, NULL, O_JSON },
 	{ "progress", no_argument, NULL, O_PROGRESS },
 	{ "no-progress", no_argument, NULL, O_NOPROGRESS },
@@ -194,6 +210,7 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 	o->disk_unit = 65536;
 	o->downtime_ms = 300;
 	o->max_rounds = 30;
+	o->threads = default_threads();
 	o->connect_timeout_ms = 10000;
 	/* Carriage-return lines only on a terminal, never into the journal. */
 	o->progress = isatty(STDERR_FILENO) && !ev->journal;
@@ -253,6 +270,11 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 			if (parse_uint(optarg, 1, 1000, &v, e) != 0)
 				return ferr_wrap(e, "--max-rounds");
 			o->max_rounds = (uint32_t)v;
+			break;
+		case O_THREADS:
+			if (parse_uint(optarg, 0, SCAN_MAX_THREADS, &v, e) != 0)
+				return ferr_wrap(e, "--threads");
+			o->threads = (uint32_t)v;
 			break;
 		case O_IF: o->interface = optarg; break;
 		case O_PIN:

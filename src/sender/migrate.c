@@ -285,7 +285,8 @@ migrate_run(const struct send_opts *o, struct events *ev, struct migrate_result 
 		if (o->completion_ms == 0)
 			((struct send_opts *)o)->completion_ms = 1;
 	}
-	if (o->qemu_qmp == NULL && pager_init(&m->pg, m->dev, m->ndev, m->seed, &e) != 0)
+	if (o->qemu_qmp == NULL && (pager_init(&m->pg, m->dev, m->ndev, m->seed, &e) != 0 ||
+	    pager_start_threads(&m->pg, o->threads, &e) != 0))
 		goto fail;
 	converge_init(&m->cv, o->downtime_ms, o->max_rounds);
 	memset(&to, 0, sizeof(to));

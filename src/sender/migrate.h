@@ -28,6 +28,7 @@ struct send_opts {
 	uint32_t disk_unit;             /* bytes, default 65536 */
 	uint64_t downtime_ms;           /* default 300 */
 	uint32_t max_rounds;            /* default 30 */
+	uint32_t threads;               /* scan workers (--threads), default the cores */
 	uint64_t connect_timeout_ms;    /* TCP connect and TLS handshake, default 10 s */
 	const char *interface;          /* SO_BINDTODEVICE */
 	const char *pins[2];            /* receiver public-key pins */

@@ -25,13 +25,12 @@ pager_init(struct pager *p, struct source_dev *dev, uint32_t ndev, uint64_t seed
 			maxunit = dev[i].desc.unit;
 	}
 	p->dd = dedupe_new(units);
-	p->copy = malloc(maxunit);
 	p->undo_cap = PAGER_WINDOW_UNITS + FERRY_MAX_PAGES_PER_FRAME;
 	p->undo = malloc(p->undo_cap * sizeof(*p->undo));
 	p->zero_hash = calloc(ndev, FERRY_HASH_LEN);
 	p->have = calloc(ndev, sizeof(*p->have));
 	zero = calloc(1, maxunit);
-	if (p->dd == NULL || p->copy == NULL || p->zero_hash == NULL || zero == NULL ||
+	if (p->dd == NULL || p->zero_hash == NULL || zero == NULL ||
 	    p->undo == NULL || p->have == NULL) {
 		free(zero);
 		pager_fini(p);
@@ -40,21 +39,33 @@ pager_init(struct pager *p, struct source_dev *dev, uint32_t ndev, uint64_t seed
 	for (i = 0; i < ndev; i++)
 		page_hash(seed, zero, dev[i].desc.unit, p->zero_hash[i]);
 	free(zero);
+	if (scanpool_init(&p->sp, seed, maxunit > SCAN_JOB_BYTES ? maxunit : SCAN_JOB_BYTES, e) != 0) {
+		pager_fini(p);
+		return e->code;
+	}
+	p->sp_ready = 1;
 	return 0;
+}
+
+int
+pager_start_threads(struct pager *p, uint32_t n, struct ferr *e)
+{
+	return scanpool_start(&p->sp, n, e);
 }
 
 void
 pager_fini(struct pager *p)
 {
+	if (p->sp_ready)
+		scanpool_fini(&p->sp);
+	p->sp_ready = 0;
 	dedupe_free(p->dd);
-	free(p->copy);
 	free(p->zero_hash);
 	free(p->undo);
 	free(p->have);
 	p->have = NULL;
 	p->undo = NULL;
 	p->dd = NULL;
-	p->copy = NULL;
 	p->zero_hash = NULL;
 }
 
@@ -62,6 +73,10 @@ void
 pager_begin_round(struct pager *p)
 {
 	p->round++;
+	scanpool_drop_all(&p->sp);
+	p->jpos = 0;
+	p->disp_dev = 0;
+	p->disp_idx = 0;
 	p->cur_dev = 0;
 	p->cur_idx = 0;
 	p->rel_idx = 0;
@@ -185,6 +200,10 @@ pager_rollback(struct pager *p, uint64_t next_seq)
 	if (next_seq == 0 || next_seq - 1 < p->acked_seq || next_seq > p->next_seq)
 		return -1;
 	pager_ack(p, next_seq - 1);
+	/* Results made ahead describe units as the scan found them before
+	 * the sent state goes back: made again from the scan's position. */
+	scanpool_drop_all(&p->sp);
+	p->jpos = 0;
 	while (p->undo_len > 0) {
 		struct undo_ent *u = &p->undo[(p->undo_head + p->undo_len - 1) % p->undo_cap];
 		struct source_dev *d = &p->dev[u->dev];
@@ -204,139 +223,176 @@ pager_rollback(struct pager *p, uint64_t next_seq)
 		p->undo_len--;
 	}
 	p->next_seq = next_seq;
+	p->disp_dev = p->cur_dev;
+	p->disp_idx = p->cur_idx;
 	return 0;
 }
 
-/* Encode one unit at the writer's position; returns 0, or -1 when it does
- * not fit (the caller ends the frame). */
+/* Encode one scanned unit at the writer's position; returns 0, or -1 when
+ * it does not fit (the caller ends the frame). */
 static int
-encode_unit(struct pager *p, struct source_dev *d, uint32_t idx, uint32_t len, int zero,
-    const uint8_t h[FERRY_HASH_LEN], struct wr *w, size_t limit)
+encode_unit(struct pager *p, struct source_dev *d, const struct scan_job *j,
+    const struct scan_unit *u, struct wr *w, size_t limit)
 {
 	struct page_entry pe;
 	size_t room = limit - w->off;
+	uint32_t len = u->len;
 
 	if (room < page_entry_max(len))
 		return -1;
 	memset(&pe, 0, sizeof(pe));
-	pe.index = idx;
-	if (zero) {
+	pe.index = u->idx;
+	if (u->kind == SU_ZERO) {
 		pe.kind = PK_ZERO;
 		count(p, &p->round_st.zero, len);
-	} else if (find_ref(p, h, len, &pe)) {
+	} else if (find_ref(p, u->hash, len, &pe)) {
 		count(p, &p->round_st.dedup, len);
+	} else if (u->clen > 0) {
+		/* index, kind, clen, data */
+		wr_u32(w, u->idx);
+		wr_u8(w, PK_LZ4);
+		wr_u32(w, u->clen);
+		memcpy(w->base + w->off, j->lz4 + u->at, u->clen);
+		w->off += u->clen;
+		count(p, &p->round_st.lz4, len);
+		goto sent;
 	} else {
-		/* Compress straight into the frame: index, kind, clen, data. */
-		uint8_t *dst = w->base + w->off + 9;
-		uint32_t clen = codec_lz4_encode(p->copy, len, dst, len - 1);
-
-		if (clen > 0) {
-			wr_u32(w, idx);
-			wr_u8(w, PK_LZ4);
-			wr_u32(w, clen);
-			w->off += clen;
-			count(p, &p->round_st.lz4, len);
-			goto sent;
-		}
 		pe.kind = PK_RAW;
-		pe.data = p->copy;
+		pe.data = j->copy + u->at;
 		pe.data_len = len;
 		count(p, &p->round_st.raw, len);
 	}
 	if (msg_page_put(w, &pe) != 0)
 		return -1;
 sent:
-	undo_push(p, (uint32_t)(d - p->dev), idx);
-	source_set_sent(d, idx, h);
-	if (!zero)
-		dedupe_put(p->dd, h, d->desc.id, idx);
+	undo_push(p, (uint32_t)(d - p->dev), u->idx);
+	source_set_sent(d, u->idx, u->hash);
+	if (u->kind != SU_ZERO)
+		dedupe_put(p->dd, u->hash, d->desc.id, u->idx);
 	return 0;
+}
+
+/* Hand the units still to scan to the pool, in scan order, while it has
+ * room for jobs: with workers they are read, hashed and compressed while
+ * this thread encrypts and sends. */
+static void
+dispatch(struct pager *p)
+{
+	struct scan_job *j;
+
+	while (p->disp_dev < p->ndev && (j = scanpool_reserve(&p->sp)) != NULL) {
+		struct source_dev *d = &p->dev[p->disp_dev];
+		uint64_t bytes = 0;
+
+		j->map = d->map;
+		j->dev = p->disp_dev;
+		j->unit = d->desc.unit;
+		j->zero_hash = p->zero_hash[p->disp_dev];
+		while (p->disp_idx < d->nunits && j->n < SCAN_JOB_UNITS) {
+			uint32_t idx = (uint32_t)p->disp_idx, len = dev_unit_len(&d->desc, idx);
+			struct scan_unit *u;
+
+			if (j->n > 0 && bytes + len > p->sp.job_bytes)
+				break;
+			u = &j->u[j->n++];
+			u->idx = idx;
+			u->len = len;
+			u->had = (uint8_t)source_sent_valid(d, idx);
+			if (u->had)
+				memcpy(u->sent, d->sent[idx], FERRY_HASH_LEN);
+			bytes += len;
+			p->disp_idx++;
+		}
+		if (j->n > 0)
+			scanpool_submit(&p->sp, j);
+		if (p->disp_idx >= d->nunits) {
+			p->disp_dev++;
+			p->disp_idx = 0;
+		}
+	}
 }
 
 int
 pager_next_frame(struct pager *p, struct wr *w, uint32_t max_payload)
 {
+	struct msg_pages ph;
+	size_t start = w->off, at = SIZE_MAX, limit;
+	uint32_t n = 0, fdev = 0;
+	struct scan_job *j;
+
 	if (p->undo_len + FERRY_MAX_PAGES_PER_FRAME > p->undo_cap)
 		return PAGER_WINDOW_FULL;
-	while (p->cur_dev < p->ndev) {
-		struct source_dev *d = &p->dev[p->cur_dev];
-		struct msg_pages ph = { p->next_seq, d->desc.id, p->round, 0 };
-		size_t start = w->off, at = SIZE_MAX, limit;
-		uint32_t n = 0;
+	limit = w->cap - w->off;
+	if (limit > (size_t)max_payload + FERRY_FRAME_HDR_LEN)
+		limit = (size_t)max_payload + FERRY_FRAME_HDR_LEN;
+	limit += w->off;
+	for (;;) {
+		struct source_dev *d;
 
-		limit = w->cap - w->off;
-		if (limit > (size_t)max_payload + FERRY_FRAME_HDR_LEN)
-			limit = (size_t)max_payload + FERRY_FRAME_HDR_LEN;
-		limit += w->off;
-		while (p->cur_idx < d->nunits && n < FERRY_MAX_PAGES_PER_FRAME) {
-			uint32_t idx = (uint32_t)p->cur_idx;
-			uint32_t len = dev_unit_len(&d->desc, idx);
-			uint8_t h[FERRY_HASH_LEN];
-			int zero;
+		dispatch(p);
+		if ((j = scanpool_head(&p->sp)) == NULL)
+			break;
+		if (n > 0 && j->dev != fdev)
+			goto full;              /* a frame carries one device */
+		if (j->dev != p->cur_dev) {
+			source_release(&p->dev[p->cur_dev], p->rel_idx, p->dev[p->cur_dev].nunits);
+			p->cur_dev = j->dev;
+			p->cur_idx = 0;
+			p->rel_idx = 0;
+		}
+		d = &p->dev[j->dev];
+		while (p->jpos < j->n) {
+			const struct scan_unit *u = &j->u[p->jpos];
 
-			/* A later round may scan a whole image of unchanged units
+			if (n == FERRY_MAX_PAGES_PER_FRAME)
+				goto full;
+			/* A later round may pass a whole image of unchanged units
 			 * in this loop: release as it goes, not per frame. */
-			if ((p->cur_idx - p->rel_idx) * d->desc.unit >= PAGER_RELEASE_BYTES) {
-				source_release(d, p->rel_idx, p->cur_idx);
-				p->rel_idx = p->cur_idx;
+			if ((u->idx - p->rel_idx) * d->desc.unit >= PAGER_RELEASE_BYTES) {
+				source_release(d, p->rel_idx, u->idx);
+				p->rel_idx = u->idx;
 			}
-			/* A unit the receiver holds is hashed in place first: most of
-			 * a rescan is unchanged units, and they need neither a copy
-			 * nor a zero test. */
-			if (source_sent_valid(d, idx)) {
-				page_hash(p->seed, d->map + (uint64_t)idx * d->desc.unit, len, h);
-				if (memcmp(d->sent[idx], h, FERRY_HASH_LEN) == 0)
-					goto unchanged;
-			}
-			/* Copy, then hash and encode the copy: the guest may be
-			 * writing the live page, and what is sent must be what was
-			 * hashed. */
-			memcpy(p->copy, d->map + (uint64_t)idx * d->desc.unit, len);
-			zero = page_is_zero(p->copy, len);
-			if (zero && len == d->desc.unit)
-				memcpy(h, p->zero_hash[p->cur_dev], FERRY_HASH_LEN);
-			else
-				page_hash(p->seed, p->copy, len, h);
-			if (source_sent_valid(d, idx) && memcmp(d->sent[idx], h, FERRY_HASH_LEN) == 0) {
-unchanged:
+			if (u->kind != SU_UNCHANGED) {
+				if (at == SIZE_MAX) {
+					ph = (struct msg_pages){ p->next_seq, d->desc.id, p->round, 0 };
+					if ((at = msg_pages_begin(w, &ph)) == SIZE_MAX)
+						return -1;
+					fdev = j->dev;
+				}
+				if (encode_unit(p, d, j, u, w, limit) != 0) {
+					if (n == 0) {
+						w->off = start;
+						return -1;  /* not even one unit fits: caller bug */
+					}
+					goto full;
+				}
+				n++;
+			} else if (p->round == 1 && u->idx >= p->have[j->dev].mark) {
 				/* In round 1 only units HAVE named can be there already;
 				 * a rescan after a cut does not count them twice. */
-				if (p->round == 1 && idx >= p->have[p->cur_dev].mark) {
-					p->have[p->cur_dev].reused++;
-					p->have[p->cur_dev].mark = (uint64_t)idx + 1;
-				}
-				p->round_st.units_scanned++;
-				p->cur_idx++;
-				continue;
+				p->have[j->dev].reused++;
+				p->have[j->dev].mark = (uint64_t)u->idx + 1;
 			}
-			if (at == SIZE_MAX) {
-				at = msg_pages_begin(w, &ph);
-				if (at == SIZE_MAX)
-					return -1;
-			}
-			if (encode_unit(p, d, idx, len, zero, h, w, limit) != 0) {
-				if (n == 0) {
-					w->off = start;
-					return -1;  /* not even one unit fits: caller bug */
-				}
-				break;
-			}
-			n++;
 			p->round_st.units_scanned++;
-			p->cur_idx++;
+			p->jpos++;
+			p->cur_idx = (uint64_t)u->idx + 1;
 		}
-		if (n > 0) {
-			msg_pages_end(w, at, n);
-			p->next_seq++;
-			p->round_st.frame_bytes += w->off - start;
-			return 1;
-		}
-		source_release(d, p->rel_idx, d->nunits);
-		p->cur_dev++;
+		scanpool_pop(&p->sp);
+		p->jpos = 0;
+	}
+	if (n == 0) {
+		/* The round's scan is done. */
+		if (p->cur_dev < p->ndev)
+			source_release(&p->dev[p->cur_dev], p->rel_idx, p->dev[p->cur_dev].nunits);
+		p->cur_dev = p->ndev;
 		p->cur_idx = 0;
-		p->rel_idx = 0;
-		}
-	return 0;
+		return 0;
+	}
+full:
+	msg_pages_end(w, at, n);
+	p->next_seq++;
+	p->round_st.frame_bytes += w->off - start;
+	return 1;
 }
 
 int

@@ -10,6 +10,7 @@
 #include "dedupe.h"
 #include "err.h"
 #include "msg.h"
+#include "scanpool.h"
 #include "source.h"
 #include "wr.h"
 
@@ -48,7 +49,11 @@ struct pager {
 	uint64_t cur_idx;
 	uint64_t rel_idx;           /* units of cur_dev before this are released */
 	uint64_t next_seq;          /* PAGES sequence number to use next */
-	uint8_t *copy;              /* one unit, copied out of the live map */
+	struct scanpool sp;         /* per-unit work, maybe on worker threads */
+	int sp_ready;
+	uint32_t disp_dev;          /* the next unit to hand to the pool */
+	uint64_t disp_idx;
+	uint32_t jpos;              /* units of the pool's oldest job used so far */
 	uint8_t (*zero_hash)[FERRY_HASH_LEN]; /* per device, of a full zero unit */
 	struct pager_have *have;    /* per device */
 	struct pager_stats round_st;
@@ -67,6 +72,8 @@ struct pager {
 int pager_init(struct pager *p, struct source_dev *dev, uint32_t ndev, uint64_t seed,
     struct ferr *e) FERRY_MUST_CHECK;
 void pager_fini(struct pager *p);
+/* Scan on n worker threads from now on (`--threads`; 0: on the caller's). */
+int pager_start_threads(struct pager *p, uint32_t n, struct ferr *e) FERRY_MUST_CHECK;
 
 /* Start the next round: round 1 sends every unit the receiver does not
  * already hold (zeros, or what HAVE said), later ones the changed. */
