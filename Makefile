@@ -160,7 +160,7 @@ FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -MMD -MP \
 	-Isrc/common -Isrc/sender -Isrc/receiver -Iproto $(PKG_CFLAGS) $(FUZZ_SAN)
 FUZZ_LIB_SRC := $(addprefix src/common/,err.c rd.c wr.c frame.c msg.c msg_domain.c codec_lz4.c units.c \
 	pagehash.c bbuf.c resume.c tls.c tls_explain.c domxml.c domcheck.c dumpfmt.c framesplit.c config.c \
-	qmp.c qstream.c msg_qemu.c) \
+	qmp.c qstream.c msg_qemu.c dirtylog.c) \
 	src/receiver/rsess.c src/receiver/qrebuild.c src/sender/plan.c
 FUZZ_REPLAY := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_HARNESSES))
 

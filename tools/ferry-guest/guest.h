@@ -26,6 +26,7 @@ struct run_opts {
 	uint64_t disk_rate;       /* bytes/s of blocks */
 	uint64_t duration_ms;     /* 0: until SIGTERM/SIGINT */
 	uint64_t seed;            /* which pages; 0: from the clock and pid */
+	const char *dirty_log;    /* NULL: none */
 };
 
 struct check_opts {

@@ -14,7 +14,7 @@
 enum opt_id {
 	OPT_MEM = 1, OPT_MEM_SIZE, OPT_DISK, OPT_DISK_SIZE, OPT_SEED, OPT_FORCE,
 	OPT_DIRTY_RATE, OPT_DISK_RATE, OPT_PIDFILE, OPT_DURATION, OPT_TEXT, OPT_PAGE,
-	OPT_HELP,
+	OPT_DIRTY_LOG, OPT_HELP,
 };
 
 #define BIT(o) (1u << (o))
@@ -29,6 +29,7 @@ static const struct option long_opts[] = {
 	{ "dirty-rate", required_argument, NULL, OPT_DIRTY_RATE },
 	{ "disk-rate", required_argument, NULL, OPT_DISK_RATE },
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+	{ "dirty-log", required_argument, NULL, OPT_DIRTY_LOG },
 	{ "duration", required_argument, NULL, OPT_DURATION },
 	{ "text", required_argument, NULL, OPT_TEXT },
 	{ "page", required_argument, NULL, OPT_PAGE },
@@ -39,7 +40,7 @@ static const struct option long_opts[] = {
 /* Every option's value, parsed; seen has a BIT per option given. */
 struct args {
 	unsigned seen;
-	const char *mem, *disk, *pidfile, *text;
+	const char *mem, *disk, *pidfile, *text, *dirty_log;
 	uint64_t mem_size, disk_size, seed, dirty_rate, disk_rate, duration_ms, page;
 	int force;
 };
@@ -70,6 +71,7 @@ cmd_run(const struct args *a, struct ferr *e)
 	struct run_opts o = {
 		.mem = a->mem, .disk = a->disk, .pidfile = a->pidfile, .dirty_rate = a->dirty_rate,
 		.disk_rate = a->disk_rate, .duration_ms = a->duration_ms, .seed = a->seed,
+		.dirty_log = a->dirty_log,
 	};
 
 	return status_of(guest_run(&o, e));
@@ -122,14 +124,16 @@ static const struct command commands[] = {
 	  "    Refuses to overwrite existing files without --force.\n" },
 	{ "run", cmd_run,
 	  BIT(OPT_MEM) | BIT(OPT_DISK) | BIT(OPT_DIRTY_RATE) | BIT(OPT_DISK_RATE) | BIT(OPT_PIDFILE) |
-	  BIT(OPT_DURATION) | BIT(OPT_SEED),
+	  BIT(OPT_DURATION) | BIT(OPT_SEED) | BIT(OPT_DIRTY_LOG),
 	  BIT(OPT_MEM) | BIT(OPT_DIRTY_RATE),
 	  "run --mem FILE --dirty-rate RATE [--disk FILE] [--disk-rate RATE] [--pidfile FILE]\n"
-	  "    [--duration TIME] [--seed N]\n"
+	  "    [--duration TIME] [--seed N] [--dirty-log FILE]\n"
 	  "    Map the memory image and rewrite random pages at RATE (e.g. 8MiB/s, 100Mbit),\n"
 	  "    and random disk blocks at --disk-rate (default 0), until SIGTERM/SIGINT or\n"
 	  "    --duration.  --pidfile is written once the image is mapped and removed at exit.\n"
-	  "    --seed fixes which pages are chosen (default: from the clock).\n" },
+	  "    --seed fixes which pages are chosen (default: from the clock).  --dirty-log\n"
+	  "    creates FILE (proto/DIRTYLOG.md) and marks every page and block written in it,\n"
+	  "    for ferry-send --dirty-log.\n" },
 	{ "check", cmd_check,
 	  BIT(OPT_MEM) | BIT(OPT_DISK),
 	  0,
@@ -178,6 +182,7 @@ parse_value(int id, const char *v, struct args *a, struct ferr *e)
 	case OPT_MEM: a->mem = v; return 0;
 	case OPT_DISK: a->disk = v; return 0;
 	case OPT_PIDFILE: a->pidfile = v; return 0;
+	case OPT_DIRTY_LOG: a->dirty_log = v; return 0;
 	case OPT_TEXT: a->text = v; return 0;
 	case OPT_FORCE: a->force = 1; return 0;
 	case OPT_MEM_SIZE: return parse_size(v, &a->mem_size, e);

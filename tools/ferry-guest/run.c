@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dirtylog.h"
 #include "gen.h"
 #include "image.h"
 #include "layout.h"
@@ -45,6 +46,7 @@ struct runner {
 	uint64_t gen;
 	uint64_t pages, blocks;   /* written so far */
 	struct prng pick;
+	struct dirtylog dl;       /* --dirty-log: device 0 memory, 1 disk */
 };
 
 static uint64_t
@@ -56,14 +58,45 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* With --dirty-log, each change of one unit is named in slot 0 while it
+ * happens and marked once done (proto/DIRTYLOG.md): a SIGSTOP anywhere
+ * leaves every changed unit marked or named. */
+static void
+change_begin(struct runner *rn, uint32_t dev, uint64_t idx)
+{
+	dirtylog_begin(&rn->dl, 0, dev, idx);
+}
+
+static void
+change_end(struct runner *rn, uint32_t dev, uint64_t idx)
+{
+	dirtylog_mark(&rn->dl, dev, idx);
+	dirtylog_end(&rn->dl, 0);
+}
+
+/* The header page: the next generation and the in-flight slot. */
+static void
+header_update(struct runner *rn, uint64_t inflight)
+{
+	change_begin(rn, 0, 0);
+	rn->gen = mem_img_next_gen(&rn->mem);
+	memhdr_store_u64(rn->mem.map, MEMHDR_INFLIGHT_OFF, inflight);
+	change_end(rn, 0, 0);
+}
+
 static void
 write_page(struct runner *rn, uint64_t i)
 {
 	uint8_t page[GUEST_PAGE_SIZE];
 
-	rn->gen = mem_img_next_gen(&rn->mem);
+	header_update(rn, i + 1);
 	unit_build_run(page, GUEST_PAGE_SIZE, i, rn->gen);
-	mem_img_put_page(&rn->mem, i, page);
+	change_begin(rn, 0, i);
+	memcpy(rn->mem.map + i * GUEST_PAGE_SIZE, page, GUEST_PAGE_SIZE);
+	change_end(rn, 0, i);
+	change_begin(rn, 0, 0);
+	memhdr_store_u64(rn->mem.map, MEMHDR_INFLIGHT_OFF, 0);
+	change_end(rn, 0, 0);
 	rn->pages++;
 }
 
@@ -73,10 +106,12 @@ write_block(struct runner *rn, struct ferr *e)
 	uint64_t b = 1 + prng_next(&rn->pick) % (rn->disk.nblocks - 1);
 	int r;
 
-	rn->gen = mem_img_next_gen(&rn->mem);
+	header_update(rn, 0);
 	unit_build_run(rn->block, GUEST_BLOCK_SIZE, b, rn->gen);
-	if ((r = img_pwrite(rn->disk.fd, rn->disk.path, rn->block, GUEST_BLOCK_SIZE,
-	    b * GUEST_BLOCK_SIZE, e)) != 0)
+	change_begin(rn, 1, b);
+	r = img_pwrite(rn->disk.fd, rn->disk.path, rn->block, GUEST_BLOCK_SIZE, b * GUEST_BLOCK_SIZE, e);
+	change_end(rn, 1, b);
+	if (r != 0)
 		return r;
 	rn->blocks++;
 	return 0;
@@ -147,7 +182,9 @@ finish(struct runner *rn, struct ferr *e)
 {
 	int r = 0;
 
+	change_begin(rn, 0, 0);
 	memhdr_store_u64(rn->mem.map, MEMHDR_INFLIGHT_OFF, 0);
+	change_end(rn, 0, 0);
 	if (msync(rn->mem.map, rn->mem.size, MS_SYNC) != 0)
 		r = ferr_set(e, FERR_IO, "%s: msync: %s", rn->mem.path, strerror(errno));
 	if (r == 0 && rn->have_disk && fsync(rn->disk.fd) != 0)
@@ -164,7 +201,7 @@ guest_run(const struct run_opts *o, struct ferr *e)
 	int r, pid_written = 0;
 
 	memset(&rn, 0, sizeof(rn));
-	rn.mem.fd = rn.disk.fd = -1;
+	rn.mem.fd = rn.disk.fd = rn.dl.fd = -1;
 	if (o->disk_rate > 0 && o->disk == NULL)
 		return ferr_set(e, FERR_USAGE, "--disk-rate needs --disk");
 	if ((r = mem_img_init(&rn.mem, o->mem, IMG_WRITE | IMG_MAP, e)) != 0)
@@ -193,6 +230,14 @@ guest_run(const struct run_opts *o, struct ferr *e)
 		write_page(&rn, rn.mem.hdr.inflight - 1);
 	if ((r = install_handlers(e)) != 0)
 		goto out;
+	/* Before the pidfile: a reader that sees the pid finds the log. */
+	if (o->dirty_log != NULL) {
+		uint32_t unit[2] = { GUEST_PAGE_SIZE, GUEST_BLOCK_SIZE };
+		uint64_t n[2] = { rn.mem.npages, rn.have_disk ? rn.disk.nblocks : 0 };
+
+		if ((r = dirtylog_create(&rn.dl, o->dirty_log, rn.have_disk ? 2 : 1, unit, n, 1, e)) != 0)
+			goto out;
+	}
 	if (o->pidfile != NULL) {
 		if ((r = write_pidfile(o->pidfile, e)) != 0)
 			goto out;
@@ -212,6 +257,7 @@ out:
 	if (pid_written)
 		unlink(o->pidfile);
 	free(rn.block);
+	dirtylog_close(&rn.dl);
 	disk_img_fini(&rn.disk);
 	mem_img_fini(&rn.mem);
 	return r;
