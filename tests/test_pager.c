@@ -26,6 +26,7 @@
 #include "frame.h"
 #include "msg.h"
 #include "pagehash.h"
+#include "dirtylog.h"
 #include "pager.h"
 #include "rsess.h"
 #include "source.h"
@@ -907,6 +908,82 @@ test_scan_releases_mapped_pages(void **state)
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+/* With a dirty log, rounds after the first read only what it marked (or
+ * a slot names): a changed page the log does not mark is not sent (the
+ * log is trusted), a marked page that did not change is scanned but not
+ * sent, and a cut in such a round resends what was lost.  A log for other
+ * devices is refused. */
+static void
+test_dirty_log_limits_the_scan(void **state)
+{
+	struct pfx *f = *state;
+	char path[128];
+	uint32_t unit[2] = { PAGE, BLOCK };
+	uint64_t nunits[2] = { MEM_PAGES, DISK_UNITS }, wrong[2] = { MEM_PAGES, DISK_UNITS + 1 };
+	struct dirtylog w, r, r2;
+	struct ferr e = { 0 };
+	struct round_seen rs;
+	uint8_t page[PAGE];
+	struct tprng g = { 4242 };
+	uint64_t seq;
+	size_t n;
+	int k;
+
+	snprintf(path, sizeof(path), "%s/dirty.log", f->dir);
+	assert_int_equal(dirtylog_create(&w, path, 2, unit, wrong, 1, &e), 0);
+	assert_int_equal(dirtylog_open(&r2, path, &e), 0);
+	assert_int_equal(pager_use_dirtylog(&f->pg, &r2, &e), FERR_USAGE);
+	assert_non_null(strstr(e.msg, "device 1 has 50 units"));
+	dirtylog_close(&r2);
+	dirtylog_close(&w);
+	assert_int_equal(dirtylog_create(&w, path, 2, unit, nunits, 1, &e), 0);
+	assert_int_equal(dirtylog_open(&r, path, &e), 0);
+	assert_int_equal(pager_use_dirtylog(&f->pg, &r, &e), 0);
+	dirtylog_mark(&w, 0, 5);                    /* before round 1: moot */
+	run_round(f, &rs);
+	assert_int_equal(f->pg.round_st.units_scanned, MEM_PAGES + DISK_UNITS);
+
+	tprng_fill(&g, page, PAGE);
+	patch_file(f->path[0], 3 * PAGE, page, PAGE);
+	dirtylog_mark(&w, 0, 3);
+	tprng_fill(&g, page, PAGE);
+	patch_file(f->path[0], 200 * PAGE, page, PAGE);
+	dirtylog_begin(&w, 0, 0, 200);              /* stopped mid-change */
+	dirtylog_mark(&w, 0, 77);                   /* marked, unchanged */
+	tprng_fill(&g, page, PAGE);
+	patch_file(f->path[0], 100 * PAGE, page, PAGE); /* changed, never marked */
+	tprng_fill(&g, page, PAGE);
+	patch_file(f->path[1], 7ull * BLOCK, page, PAGE);
+	dirtylog_mark(&w, 1, 7);
+	run_round(f, &rs);
+	assert_int_equal(f->pg.round_st.units_scanned, 4);
+	assert_int_equal(f->pg.round_st.units_sent, 3);
+	assert_true(rs.sent[0][3] && rs.sent[0][200] && rs.sent[1][7]);
+	assert_false(rs.sent[0][100] || rs.sent[0][77]);
+	dirtylog_end(&w, 0);
+
+	/* A round whose frames are lost: what they carried is sent again. */
+	for (k = 0; k < 3; k++) {
+		tprng_fill(&g, page, PAGE);
+		patch_file(f->path[0], (uint64_t)(40 + 60 * k) * PAGE, page, PAGE);
+		dirtylog_mark(&w, 0, (uint64_t)(40 + 60 * k));
+	}
+	memset(&rs, 0, sizeof(rs));
+	f->max_payload = 2 * PAGE + 64;             /* small frames: one unit each */
+	pager_begin_round(&f->pg);
+	seq = f->pg.next_seq;
+	assert_int_equal(next_frame(f, &n), 1);
+	assert_int_equal(next_frame(f, &n), 1);
+	assert_int_equal(pager_rollback(&f->pg, seq), 0);
+	finish_round(f, &rs);
+	assert_true(rs.sent[0][40] && rs.sent[0][100] && rs.sent[0][160]);
+	/* Page 100, changed unmarked in round 2, was marked in this one. */
+	assert_receiver_matches_files(f);
+	dirtylog_close(&r);
+	dirtylog_close(&w);
+	unlink(path);
+}
+
 /* Round 1, a cut that loses two frames, and a round after changes: the
  * frames' bytes are digested, and the run with workers must produce the
  * digest the run without them did (the group runs without first). */
@@ -988,6 +1065,7 @@ main(void)
 		cmocka_unit_test(test_dedupe_full_table_still_works),
 		cmocka_unit_test(test_scan_releases_mapped_pages),
 		T(test_frames_same_whatever_threads),
+		T(test_dirty_log_limits_the_scan),
 	};
 	int failed;
 

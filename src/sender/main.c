@@ -58,6 +58,8 @@ usage(FILE *f)
 	    "  --state FILE            opaque device-state blob, read at pause time\n"
 	    "  --page-size SIZE        memory page size (default 4K)\n"
 	    "  --block-size SIZE       disk block size (default 64K)\n"
+	    "  --dirty-log FILE        the guest marks changed units in FILE (proto/DIRTYLOG.md):\n"
+	    "                          rounds after the first scan only those, not every unit\n"
 	    "Guest control:\n"
 	    "  --guest-pid PID         pause with SIGSTOP, resume with SIGCONT, stop with SIGTERM\n"
 	    "  --pause-cmd CMD         run CMD (sh -c) to pause the guest instead\n"
@@ -117,7 +119,7 @@ enum { O_TO = 256, O_BIND, O_CERT, O_KEY, O_CA, O_PEER, O_CTO, O_MEM, O_DISK, O_
 	O_PAGE, O_BLOCK, O_PID, O_PAUSE, O_RESUME, O_CLEANUP, O_DOWNTIME, O_ROUNDS, O_THREADS, O_JSON,
 	O_PROGRESS, O_NOPROGRESS, O_IF, O_PIN, O_KA, O_KAT, O_OUT, O_PROG, O_COMPL, O_BW,
 	O_REKEY, O_CTL, O_DUMP, O_VURI, O_DOM, O_CHKONLY, O_FORCE, O_UNDEF,
-	O_METRICS, O_LINGER, O_QEMU, O_QCLEAN };
+	O_METRICS, O_LINGER, O_QEMU, O_QCLEAN, O_DIRTYLOG };
 enum { O_LOGLEVEL = 512 };
 /* --threads default: one worker per core (the event loop's thread then
  * mostly encrypts and sends). */
@@ -168,6 +170,7 @@ static const struct option lo[] = {
 	{ "libvirt-uri", required_argument, NULL, O_VURI },
 	{ "domain", required_argument, NULL, O_DOM },
 	{ "qemu-qmp", required_argument, NULL, O_QEMU },
+	{ "dirty-log", required_argument, NULL, O_DIRTYLOG },
 	{ "cleanup", no_argument, NULL, O_QCLEAN },
 	{ "check-only", no_argument, NULL, O_CHKONLY },
 	{ "force-check", required_argument, NULL, O_FORCE },
@@ -234,6 +237,7 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 				return ferr_set(e, FERR_USAGE, "--connect-timeout: between 1ms and 1h");
 			break;
 		case O_QEMU: o->qemu_qmp = optarg; break;
+		case O_DIRTYLOG: o->dirty_log = optarg; break;
 		case O_QCLEAN: o->qemu_cleanup = 1; break;
 		case O_MEM:
 			if (o->mem != NULL)
@@ -368,9 +372,9 @@ parse_args(int argc, char **argv, struct send_opts *o, struct events *ev, struct
 		return ferr_set(e, FERR_USAGE, "--domain: its disks come from the domain XML, no --disk");
 	if (o->qemu_qmp != NULL && (o->mem != NULL || o->ndisks > 0 || o->state_file != NULL ||
 	    o->domain != NULL || o->guest.pid != 0 || o->guest.pause_cmd != NULL ||
-	    o->guest.cleanup_cmd != NULL))
+	    o->guest.cleanup_cmd != NULL || o->dirty_log != NULL))
 		return ferr_set(e, FERR_USAGE, "--qemu-qmp migrates that QEMU: no --mem, --disk, --state, "
-		    "--domain, --guest-pid, --pause-cmd or --cleanup-cmd with it");
+		    "--domain, --guest-pid, --pause-cmd, --cleanup-cmd or --dirty-log with it");
 	if (o->qemu_cleanup && o->qemu_qmp == NULL)
 		return ferr_set(e, FERR_USAGE, "--cleanup needs --qemu-qmp (for images: --cleanup-cmd)");
 	if (o->mem == NULL && o->ndisks == 0 && o->domain == NULL && o->qemu_qmp == NULL)

@@ -84,6 +84,7 @@ struct mig {
 	uint8_t resume_key[32];
 	int have_key;
 	struct pager pg;
+	struct dirtylog dl;             /* --dirty-log (dl.fd -1 without) */
 	struct converge cv;
 	uint64_t round_start_ms, round_scan_ms;
 	uint64_t start_ms, pause_ms;

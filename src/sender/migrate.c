@@ -265,6 +265,7 @@ migrate_run(const struct send_opts *o, struct events *ev, struct migrate_result 
 		res->result = RES_ERROR;
 		return res->result;
 	}
+	m->dl.fd = -1;
 	m->o = o;
 	m->ev = ev;
 	m->res = res;
@@ -287,6 +288,9 @@ migrate_run(const struct send_opts *o, struct events *ev, struct migrate_result 
 	}
 	if (o->qemu_qmp == NULL && (pager_init(&m->pg, m->dev, m->ndev, m->seed, &e) != 0 ||
 	    pager_start_threads(&m->pg, o->threads, &e) != 0))
+		goto fail;
+	if (o->dirty_log != NULL && (dirtylog_open(&m->dl, o->dirty_log, &e) != 0 ||
+	    pager_use_dirtylog(&m->pg, &m->dl, &e) != 0))
 		goto fail;
 	converge_init(&m->cv, o->downtime_ms, o->max_rounds);
 	memset(&to, 0, sizeof(to));
@@ -361,6 +365,7 @@ out:
 		event_base_free(m->base);
 	tls_ctx_free(m->tls);
 	pager_fini(&m->pg);
+	dirtylog_close(&m->dl);
 	for (i = 0; i < m->ndev; i++)
 		source_dev_close(&m->dev[i]);
 	free(m->state_buf);

@@ -29,6 +29,7 @@ struct send_opts {
 	uint64_t downtime_ms;           /* default 300 */
 	uint32_t max_rounds;            /* default 30 */
 	uint32_t threads;               /* scan workers (--threads), default the cores */
+	const char *dirty_log;          /* --dirty-log FILE, or NULL */
 	uint64_t connect_timeout_ms;    /* TCP connect and TLS handshake, default 10 s */
 	const char *interface;          /* SO_BINDTODEVICE */
 	const char *pins[2];            /* receiver public-key pins */

@@ -48,6 +48,58 @@ pager_init(struct pager *p, struct source_dev *dev, uint32_t ndev, uint64_t seed
 }
 
 int
+pager_use_dirtylog(struct pager *p, struct dirtylog *dl, struct ferr *e)
+{
+	uint32_t i;
+
+	if (dl->l.ndev != p->ndev)
+		return ferr_set(e, FERR_USAGE, "dirty log '%s' describes %u devices, this migration has %u",
+		    dl->path, dl->l.ndev, p->ndev);
+	for (i = 0; i < p->ndev; i++) {
+		const struct source_dev *d = &p->dev[i];
+
+		if (dl->l.dev[i].unit != d->desc.unit || dl->l.dev[i].nunits != d->nunits)
+			return ferr_set(e, FERR_USAGE, "dirty log '%s': device %u has %llu units of %u bytes, "
+			    "'%s' has %llu of %u", dl->path, i, (unsigned long long)dl->l.dev[i].nunits,
+			    dl->l.dev[i].unit, d->path, (unsigned long long)d->nunits, d->desc.unit);
+	}
+	p->scan = calloc(p->ndev, sizeof(*p->scan));
+	if (p->scan == NULL)
+		return ferr_set(e, FERR_NOMEM, "dirty log: scan tables");
+	for (i = 0; i < p->ndev; i++)
+		if ((p->scan[i] = calloc(dl->l.dev[i].nwords, sizeof(uint64_t))) == NULL)
+			return ferr_set(e, FERR_NOMEM, "dirty log: scan table of device %u", i);
+	p->dl = dl;
+	return 0;
+}
+
+static inline void
+scan_mark(struct pager *p, uint32_t di, uint64_t idx)
+{
+	p->scan[di][idx / 64] |= 1ull << (idx % 64);
+}
+
+/* The first unit at or after idx that the round must scan: with the dirty
+ * log, the next one marked; else idx itself. */
+static uint64_t
+scan_next(const struct pager *p, uint32_t di, uint64_t idx)
+{
+	const uint64_t *w = p->scan[di];
+	uint64_t n = p->dev[di].nunits, i = idx / 64, bits;
+
+	if (idx >= n)
+		return n;
+	bits = w[i] & (~0ull << (idx % 64));
+	while (bits == 0) {
+		if (++i >= (n + 63) / 64)
+			return n;
+		bits = w[i];
+	}
+	idx = i * 64 + (uint64_t)__builtin_ctzll(bits);
+	return idx < n ? idx : n;
+}
+
+int
 pager_start_threads(struct pager *p, uint32_t n, struct ferr *e)
 {
 	return scanpool_start(&p->sp, n, e);
@@ -59,6 +111,15 @@ pager_fini(struct pager *p)
 	if (p->sp_ready)
 		scanpool_fini(&p->sp);
 	p->sp_ready = 0;
+	if (p->scan != NULL) {
+		uint32_t i;
+
+		for (i = 0; i < p->ndev; i++)
+			free(p->scan[i]);
+		free(p->scan);
+		p->scan = NULL;
+	}
+	p->dl = NULL;
 	dedupe_free(p->dd);
 	free(p->zero_hash);
 	free(p->undo);
@@ -81,6 +142,17 @@ pager_begin_round(struct pager *p)
 	p->cur_idx = 0;
 	p->rel_idx = 0;
 	memset(&p->round_st, 0, sizeof(p->round_st));
+	if (p->dl != NULL) {
+		uint32_t i;
+
+		/* Round 1 reads every unit: marks made before it are moot.
+		 * Later rounds scan what was marked since the last take. */
+		for (i = 0; i < p->ndev; i++) {
+			(void)dirtylog_take(p->dl, i, p->scan[i]);
+			if (p->round == 1)
+				memset(p->scan[i], 0, p->dl->l.dev[i].nwords * sizeof(uint64_t));
+		}
+	}
 }
 
 int
@@ -201,7 +273,18 @@ pager_rollback(struct pager *p, uint64_t next_seq)
 		return -1;
 	pager_ack(p, next_seq - 1);
 	/* Results made ahead describe units as the scan found them before
-	 * the sent state goes back: made again from the scan's position. */
+	 * the sent state goes back: made again from the scan's position
+	 * (with the dirty log, their units are marked to scan again). */
+	if (p->dl != NULL) {
+		uint32_t i, k;
+
+		for (i = 0; i < scanpool_pending(&p->sp); i++) {
+			const struct scan_job *j = &p->sp.job[(p->sp.head + i) % SCAN_JOBS];
+
+			for (k = i == 0 ? p->jpos : 0; k < j->n; k++)
+				scan_mark(p, j->dev, j->u[k].idx);
+		}
+	}
 	scanpool_drop_all(&p->sp);
 	p->jpos = 0;
 	while (p->undo_len > 0) {
@@ -215,6 +298,8 @@ pager_rollback(struct pager *p, uint64_t next_seq)
 			p->rel_idx = u->idx;
 		}
 
+		if (p->dl != NULL)
+			scan_mark(p, u->dev, u->idx);
 		memcpy(d->sent[u->idx], u->hash, FERRY_HASH_LEN);
 		if (u->valid)
 			d->sent_valid[u->idx / 8] |= (uint8_t)(1u << (u->idx % 8));
@@ -278,6 +363,7 @@ sent:
 static void
 dispatch(struct pager *p)
 {
+	int sparse = p->dl != NULL && p->round > 1;
 	struct scan_job *j;
 
 	while (p->disp_dev < p->ndev && (j = scanpool_reserve(&p->sp)) != NULL) {
@@ -288,12 +374,20 @@ dispatch(struct pager *p)
 		j->dev = p->disp_dev;
 		j->unit = d->desc.unit;
 		j->zero_hash = p->zero_hash[p->disp_dev];
-		while (p->disp_idx < d->nunits && j->n < SCAN_JOB_UNITS) {
-			uint32_t idx = (uint32_t)p->disp_idx, len = dev_unit_len(&d->desc, idx);
+		while (j->n < SCAN_JOB_UNITS) {
+			uint32_t idx, len;
 			struct scan_unit *u;
 
+			if (sparse)
+				p->disp_idx = scan_next(p, p->disp_dev, p->disp_idx);
+			if (p->disp_idx >= d->nunits)
+				break;
+			idx = (uint32_t)p->disp_idx;
+			len = dev_unit_len(&d->desc, idx);
 			if (j->n > 0 && bytes + len > p->sp.job_bytes)
 				break;
+			if (sparse)
+				p->scan[p->disp_dev][idx / 64] &= ~(1ull << (idx % 64));
 			u = &j->u[j->n++];
 			u->idx = idx;
 			u->len = len;

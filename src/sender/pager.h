@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "dedupe.h"
+#include "dirtylog.h"
 #include "err.h"
 #include "msg.h"
 #include "scanpool.h"
@@ -54,6 +55,8 @@ struct pager {
 	uint32_t disp_dev;          /* the next unit to hand to the pool */
 	uint64_t disp_idx;
 	uint32_t jpos;              /* units of the pool's oldest job used so far */
+	struct dirtylog *dl;        /* --dirty-log, or NULL: rescan every unit */
+	uint64_t **scan;            /* with dl, per device: units rounds >= 2 scan */
 	uint8_t (*zero_hash)[FERRY_HASH_LEN]; /* per device, of a full zero unit */
 	struct pager_have *have;    /* per device */
 	struct pager_stats round_st;
@@ -72,6 +75,11 @@ struct pager {
 int pager_init(struct pager *p, struct source_dev *dev, uint32_t ndev, uint64_t seed,
     struct ferr *e) FERRY_MUST_CHECK;
 void pager_fini(struct pager *p);
+/* From now on, rounds after the first scan only the units the dirty log
+ * marked (and those a lost frame carried), not every unit.  The log must
+ * describe exactly these devices (count, unit sizes, unit counts), else
+ * FERR_USAGE naming the first difference. */
+int pager_use_dirtylog(struct pager *p, struct dirtylog *dl, struct ferr *e) FERRY_MUST_CHECK;
 /* Scan on n worker threads from now on (`--threads`; 0: on the caller's). */
 int pager_start_threads(struct pager *p, uint32_t n, struct ferr *e) FERRY_MUST_CHECK;
 

@@ -127,6 +127,7 @@ emit_round(struct mig *m, const struct round_result *r)
 	json_object_object_add(o, "frame_bytes", json_object_new_int64((int64_t)r->wire_bytes));
 	json_object_object_add(o, "duration_ms", json_object_new_int64((int64_t)r->duration_ms));
 	json_object_object_add(o, "units_sent", json_object_new_int64((int64_t)s->units_sent));
+	json_object_object_add(o, "units_scanned", json_object_new_int64((int64_t)s->units_scanned));
 	json_object_object_add(o, "dirty_rate", json_object_new_int64((int64_t)m->cv.dirty_rate));
 	json_object_object_add(o, "predicted_downtime_ms",
 	    json_object_new_int64((int64_t)m->cv.predicted_ms));

@@ -598,12 +598,13 @@ AllowTcpForwarding no
         finish(True)
         return res
 
-    def ferry(self, files, dest, guest=None, qemu=None, reuse=None):
+    def ferry(self, files, dest, guest=None, qemu=None, reuse=None, dirty_log=None):
         """One ferry migration of files into dest.  guest: (Proc, fifo).
         qemu: {"src": QMP socket, "dst": QMP socket} for ferry-send and
         ferry-recv --qemu-qmp (Q1; files is then unused).  reuse: a function
         that fills the emptied dest before the receiver starts (not timed);
-        the receiver then runs with --reuse (W5)."""
+        the receiver then runs with --reuse (W5).  dirty_log: the guest's
+        dirty log, for ferry-send --dirty-log (W2)."""
         rm_rf_contents(dest)
         if reuse:
             reuse(dest)
@@ -626,6 +627,8 @@ AllowTcpForwarding no
             # (W5's disk-only run has no memory image); the rest are disks.
             for i, (p, u) in enumerate(files):
                 sargv += ["--mem" if i == 0 and u == 4096 else "--disk", p]
+        if dirty_log:
+            sargv += ["--dirty-log", dirty_log]
         fifo = None
         if guest:
             gp, fifo = guest
@@ -865,7 +868,8 @@ AllowTcpForwarding no
                 (f"{mem_rate}B/s", f"{disk_rate}B/s")
             gargv = [f"{self.build}/ferry-guest", "run", "--mem", files[0][0], "--disk", files[1][0],
                      "--dirty-rate", rates[0], "--disk-rate", rates[1],
-                     "--seed", str(200 + i), "--pidfile", f"{live}/guest.pid"]
+                     "--seed", str(200 + i), "--dirty-log", f"{live}/dirty.log",
+                     "--pidfile", f"{live}/guest.pid"]
             self.commands.setdefault("W2 guest", [shlex.join(gargv)])
             glog = open(os.path.join(self.tmp, "guest.log"), "w")
             guest = Proc(gargv, stdout=glog, stderr=glog, stdin=subprocess.DEVNULL, track_stops=True)
@@ -873,7 +877,8 @@ AllowTcpForwarding no
             try:
                 wait_for(lambda: os.path.exists(f"{live}/guest.pid"), 10, "ferry-guest run", [guest])
                 time.sleep(1.0)     # the workload reaches its rate before the migration
-                results.append(self.ferry(files, dest, guest=(guest, fifo)))
+                results.append(self.ferry(files, dest, guest=(guest, fifo),
+                                          dirty_log=f"{live}/dirty.log"))
             except Exception as ex:
                 error = one_line(ex)
                 self.log(f"W2 ferry: {ex}")
@@ -1601,7 +1606,9 @@ METHOD = """## How it is measured
 - **Workloads** (fixed seeds): W1 is `ferry-guest create` with a 1 GiB memory
   image and a 2 GiB disk image (seed 101, the standard mix); W2 is a fresh
   copy of W1 with `ferry-guest run` dirtying memory at 50 MiB/s and the disk
-  at 5 MiB/s, started 1 s before the migration; W3 is 1 GiB of pseudo-random
+  at 5 MiB/s, started 1 s before the migration, marking what it changes in a
+  dirty log that ferry-send reads (`--dirty-log`, proto/DIRTYLOG.md, as a
+  hypervisor's dirty bitmap); W3 is 1 GiB of pseudo-random
   bytes (Python's `random.Random(303)`), migrated as a memory image; W4 are
   `ferry-guest create` memory images of 256 MiB, 1 GiB and 4 GiB (seed 404);
   W5 is a return trip: the destination directory already holds a copy of
