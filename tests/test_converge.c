@@ -3,7 +3,9 @@
  *   wire_rate    = wire_bytes * 1000 / (duration - scan)
  *   dirty_rate   = logical_bytes(k) * 1000 / duration(k-1)   (round >= 2)
  *   predicted_ms = scan + send * duration(k) / duration(k-1)  (round >= 2)
- *                = duration                                   (round 1) */
+ *                = duration                                   (round 1)
+ * and switch over when predicted_ms <= downtime / 2 (the commit gets the
+ * other half of the allowed pause). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -81,7 +83,7 @@ test_shrinking_rounds_converge(void **state)
 	};
 
 	(void)state;
-	converge_init(&c, 200, 30);
+	converge_init(&c, 240, 30);     /* the final round may take 120 ms */
 	assert_int_equal(converge_round(&c, &r[0]), CV_CONTINUE);
 	assert_int_equal(converge_round(&c, &r[1]), CV_CONTINUE);
 	assert_int_equal(c.predicted_ms, 100 + 900 * 1000 / 4000);     /* 325 */
@@ -236,10 +238,35 @@ test_scan_longer_than_round_is_clamped(void **state)
 	struct round_result r2 = rr(2, MIB, MIB, 200, 500);   /* scan > duration */
 
 	(void)state;
-	converge_init(&c, 300, 30);
+	converge_init(&c, 400, 30);
 	(void)converge_round(&c, &r1);
 	assert_int_equal(converge_round(&c, &r2), CV_SWITCHOVER_CONVERGED);
 	assert_int_equal(c.predicted_ms, 200);          /* all scan, nothing to send */
+}
+
+/* A final round predicted to fit the allowed pause but not half of it
+ * goes on: the commit needs the other half. */
+static void
+test_half_the_pause_for_the_final_round(void **state)
+{
+	struct converge c;
+	struct round_result r1 = rr(1, 1024 * MIB, 400 * MIB, 2000, 300);
+	struct round_result r2 = rr(2, 0, 0, 200, 200);
+	struct round_result r3 = rr(3, 0, 0, 140, 140);
+
+	(void)state;
+	converge_init(&c, 300, 30);
+	assert_int_equal(converge_round(&c, &r1), CV_CONTINUE);
+	assert_int_equal(converge_round(&c, &r2), CV_SWITCHOVER_STALLED);  /* nothing left */
+	converge_init(&c, 300, 30);
+	r2.logical_bytes = MIB;
+	r2.wire_bytes = MIB;
+	r2.scan_ms = 190;
+	assert_int_equal(converge_round(&c, &r1), CV_CONTINUE);
+	assert_int_equal(converge_round(&c, &r2), CV_CONTINUE);
+	assert_int_equal(c.predicted_ms, 190 + 10 * 200 / 2000);  /* 191: <= 300 but > 150 */
+	assert_int_equal(converge_round(&c, &r3), CV_SWITCHOVER_CONVERGED);
+	assert_int_equal(c.predicted_ms, 140);
 }
 
 int
@@ -259,6 +286,7 @@ main(void)
 		cmocka_unit_test(test_wire_rate_excludes_scan_time),
 		cmocka_unit_test(test_zero_durations_do_not_divide_by_zero),
 		cmocka_unit_test(test_scan_longer_than_round_is_clamped),
+		cmocka_unit_test(test_half_the_pause_for_the_final_round),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

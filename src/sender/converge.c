@@ -42,7 +42,10 @@ converge_round(struct converge *c, const struct round_result *r)
 		return CV_SWITCHOVER_MAX_ROUNDS;
 	if (r->round < 2)
 		return CV_CONTINUE;
-	if (c->predicted_ms <= c->downtime_ms)
+	/* The pause is the final round and then the commit (the receiver's
+	 * digest check and fsync, COMMITTED back): the final round gets half
+	 * of the allowed pause, the commit the other half. */
+	if (c->predicted_ms <= c->downtime_ms / 2)
 		return CV_SWITCHOVER_CONVERGED;
 	if (r->logical_bytes == 0 || c->stalls >= 2)
 		return CV_SWITCHOVER_STALLED;

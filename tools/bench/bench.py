@@ -860,6 +860,9 @@ AllowTcpForwarding no
                 q = os.path.join(live, os.path.basename(p))
                 run_quiet(["cp", "--sparse=always", p, q])
                 files.append((q, u))
+            # The copy is set-up: its writeback must not run during the
+            # timed migration (it would slow the receiver's commit fsync).
+            os.sync()
             fifo = os.path.join(self.tmp, "commit.fifo")
             if os.path.exists(fifo):
                 os.unlink(fifo)
@@ -955,6 +958,7 @@ AllowTcpForwarding no
 
         def prepare(dest):
             run_quiet(["cp", "--sparse=always", old, os.path.join(dest, name)])
+            os.sync()       # set-up writeback stays out of the timed run
 
         configs = [("W5", w1), ("W5 disk only", [w1[1]])]
         dest = os.path.join(self.tmp, "dest")
