@@ -817,6 +817,9 @@ AllowTcpForwarding no
                 if errors[m]:
                     continue
                 self.log(f"{wl} run {i + 1}/{self.runs}: {m}")
+                # Every timed run starts with no writeback pending from the
+                # set-up (images just created) or from the previous run.
+                os.sync()
                 try:
                     fn = {"ferry": self.ferry, "rsync": self.rsync, "socat": self.socat}[m]
                     results[m].append(fn(files, dest))
@@ -1505,7 +1508,8 @@ def report(b, tgts, started, elapsed):
     lines.append(f"- machine: {os.cpu_count()} cores (`nproc`: {run_nproc()}), CPU model "
                  f"`{cpu_model()}`, {mem_total()} RAM, kernel {platform.release()}")
     lines.append(f"- ferry: `{git_rev()}`; runs per figure: {b.runs} (median [min-max]), "
-                 f"movers interleaved run by run; scale {b.scale:g}")
+                 f"movers interleaved run by run, each after a `sync` (no set-up writeback "
+                 f"in a timed run); scale {b.scale:g}")
     lines.append(f"- loopback in a private network namespace: {'yes' if b.netns else 'no'}; "
                  "the machine is shared with other engineers' tests, which adds noise")
     for n in b.notes:
