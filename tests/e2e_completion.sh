@@ -30,7 +30,7 @@ expect "a flag by prefix" "--dest-dir" ferry-recv --dest
 expect "flags by prefix" "--check-config --check-only" ferry-send --check
 expect "config flags" "--config" ferry-recv --conf
 expect "ferry-guest commands" "check create mark run stats" ferry-guest ""
-expect "ferry-guest run flags" "--dirty-rate --disk --disk-rate --duration" ferry-guest run --d
+expect "ferry-guest run flags" "--dirty-log --dirty-rate --disk --disk-rate --duration" ferry-guest run --d
 expect "ferry-send ctl" "abort bandwidth status" ferry-send ctl /run/x.sock ""
 expect "ferry-recv ctl" "abort status" ferry-recv ctl /run/x.sock ""
 expect "ctl --json" "--json" ferry-recv ctl /run/x.sock status --
